@@ -377,14 +377,14 @@ class Network:
     # ------------------------------------------------------------------ networkx
     def to_networkx(self) -> nx.MultiDiGraph:
         """A ``MultiDiGraph``: nodes are neuron ids with the neuron fields as attributes,
-        edges carry ``weight`` and ``delay``; ports and metadata live in ``graph``."""
+        edges carry ``weight``, ``delay`` and ``order`` (position in the synapse list); ports and metadata live in ``graph``."""
         g = nx.MultiDiGraph()
         for n in self.neurons:
             g.add_node(n.id, threshold=n.threshold, leak=n.leak.value, leak_shift=n.leak_shift,
                        reset=n.reset.value, v_min=n.v_min, refractory=n.refractory, bias=n.bias,
                        name=n.name)
-        for s in self.synapses:
-            g.add_edge(s.pre, s.post, weight=s.weight, delay=s.delay)
+        for k, s in enumerate(self.synapses):
+            g.add_edge(s.pre, s.post, weight=s.weight, delay=s.delay, order=k)
         g.graph["inputs"] = [(p.name, p.neuron) for p in self.inputs]
         g.graph["outputs"] = [(p.name, p.neuron) for p in self.outputs]
         g.graph["metadata"] = copy.deepcopy(self.metadata)
@@ -398,6 +398,8 @@ class Network:
             params = {k: v for k, v in attrs.items() if k in _NEURON_FIELDS}
             net.neurons.append(Neuron(id=nid, **params))
         edges: Iterable[tuple[Any, Any, dict[str, Any]]] = g.edges(data=True)
+        # Keep the original synapse order where it was recorded (``order`` attribute).
+        edges = sorted(edges, key=lambda e: e[2].get("order", float("inf")))
         for u, v, attrs in edges:
             net.synapses.append(Synapse(pre=u, post=v, weight=attrs.get("weight", 1), delay=attrs.get("delay", 1)))
         net.inputs = [Port(name, nid) for name, nid in g.graph.get("inputs", [])]
@@ -472,7 +474,8 @@ def load_network(path: str | Path) -> Network:
     try:
         return Network.from_json(text)
     except NetworkError as e:
-        raise NetworkError(f"{p}: {e}") from None
+        msg = str(e).removeprefix("network file: ")
+        raise NetworkError(f"{p}: {msg}") from None
 
 
 def save_network(net: Network, path: str | Path) -> None:
