@@ -253,6 +253,7 @@ class Network:
             seen.add(n.id)
             if not _is_number(n.threshold) or n.threshold < 0:
                 raise _err(el, "threshold", n.threshold, "a finite number >= 0")
+            n.__post_init__()  # coerce plain strings assigned after construction
             if not isinstance(n.leak, Leak):
                 raise _err(el, "leak", n.leak, ", ".join(m.value for m in Leak))
             if n.leak is Leak.SHIFT and (not _is_int(n.leak_shift) or not 1 <= n.leak_shift <= 62):

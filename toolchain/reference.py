@@ -289,9 +289,22 @@ class ReferenceSimulator:
         self._d = d[order]
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=g))]).astype(np.int64)
         self._ring = int(d.max()) + 1 if len(d) else 1
-        # Pending events: weight sums and touch flags, one row per future step (mod ring).
-        self._acc = np.zeros(self._ring * g, dtype=np.int64)
-        self._touch = np.zeros(self._ring * g, dtype=bool)
+        # Pending events: weight sums and touch flags, one row of g per future step. Row
+        # ``(t + d)`` is written without a modulo: rows ``ring..2*ring-1`` alias rows
+        # ``0..ring-1`` and both are read (and cleared) when their step comes.
+        self._off = self._d * g + self._post
+        # Each pending slot holds ``sum(w) * 2**kb + count``: the weight sum and the number of
+        # events (a neuron is touched when count > 0) in one int64, one scatter per event.
+        in_deg = np.bincount(post, minlength=g) if len(post) else np.zeros(g, dtype=np.int64)
+        self._kb = int(in_deg.max(initial=0)).bit_length()
+        in_abs = np.bincount(post, weights=np.abs(w).astype(np.float64), minlength=g) if len(post) else in_deg
+        if float(in_abs.max(initial=0)) * (1 << self._kb) >= 2.0**62:
+            raise NetworkError(
+                "synaptic weights too large for the reference model: a neuron's summed |weight| "
+                f"is {float(in_abs.max()):.3g}; keep it below 2**{62 - self._kb}"
+            )
+        self._wenc = (self._w << self._kb) + 1
+        self._acc = np.zeros(2 * self._ring * g, dtype=np.int64)
 
         self.t = 0
         self.v = np.zeros(g, dtype=np.int64)
@@ -362,10 +375,13 @@ class ReferenceSimulator:
             np.maximum(v, self._vmin, out=v)
             # 2. integrate
             base = (t % ring) * g
-            inc = self._acc[base : base + g].copy()
-            touched = self._touch[base : base + g] | self._bias_touch
+            alias = base + ring * g
+            enc = self._acc[base : base + g] + self._acc[alias : alias + g]
             self._acc[base : base + g] = 0
-            self._touch[base : base + g] = False
+            self._acc[alias : alias + g] = 0
+            inc = enc >> self._kb
+            touched = (enc & ((1 << self._kb) - 1)) != 0
+            touched |= self._bias_touch
             pend = self._pending_inputs.pop(t, None)
             if pend is not None:
                 gi = np.concatenate(pend[0])
@@ -404,9 +420,9 @@ class ReferenceSimulator:
         # Concatenate the synapse ranges of every fired neuron.
         ends = np.cumsum(counts)
         e = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-        tgt = ((t + self._d[e]) % self._ring) * self.n_global + self._post[e]
-        np.add.at(self._acc, tgt, self._w[e])
-        self._touch[tgt] = True
+        tgt = np.take(self._off, e)
+        tgt += (t % self._ring) * self.n_global
+        np.add.at(self._acc, tgt, np.take(self._wenc, e))
         if self.runs == 1:
             self.events[0] += total
         else:
