@@ -90,3 +90,24 @@ def test_bad_files(tmp_path):
     p.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(NetworkError, match="not UTF-8"):
         load_network(p)
+
+
+def test_schema_matches_the_loader():
+    """The written schema and the loader agree on fields, defaults and enums."""
+    from importlib.resources import files
+
+    from spikeforge.toolchain.ir import FORMAT_NAME, FORMAT_VERSION, Leak, Neuron, Reset
+
+    schema = json.loads(files("spikeforge.toolchain").joinpath("schema/network-v1.json").read_text())
+    assert schema["properties"]["format"]["const"] == FORMAT_NAME
+    assert schema["properties"]["version"]["const"] == FORMAT_VERSION
+    nprops = schema["properties"]["neurons"]["items"]["properties"]
+    written = random_network(0, 3, 3).to_dict()
+    assert set(written) <= set(schema["properties"])
+    assert set(written["neurons"][0]) <= set(nprops)
+    assert set(written["synapses"][0]) == set(schema["properties"]["synapses"]["items"]["properties"])
+    assert nprops["leak"]["enum"] == [m.value for m in Leak]
+    assert nprops["reset"]["enum"] == [m.value for m in Reset]
+    default = Neuron(id=0)
+    for k in ("threshold", "leak", "leak_shift", "reset", "v_min", "refractory", "bias"):
+        assert nprops[k]["default"] == getattr(default, k), k
