@@ -1,0 +1,40 @@
+"""Memory construction: behavioural ``lib.memory.Memory`` everywhere, iCE40 SPRAM on request.
+
+:func:`make_memory` returns an object with ``read_port()`` / ``write_port()`` like
+:class:`amaranth.lib.memory.Memory`. On an iCE40 platform, memories named in
+``CoreConfig.spram`` become :class:`SPRAMMemory` (hard SB_SPRAM256KA blocks); everywhere else
+(amaranth.sim, Verilator, ECP5) the same logic runs on a behavioural memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module
+from amaranth.lib import memory
+
+from .config import CoreConfig
+
+__all__ = ["make_memory"]
+
+
+def _is_ice40(platform: Any) -> bool:
+    if platform is None:
+        return False
+    try:
+        from amaranth.vendor import SiliconBluePlatform
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(platform, SiliconBluePlatform)
+
+
+def make_memory(m: Module, name: str, cfg: CoreConfig, shape: Any, depth: int, platform: Any) -> Any:
+    """Create memory ``name`` as a submodule of ``m`` and return it."""
+    if name in cfg.spram and _is_ice40(platform):
+        from .spram_ice40 import SPRAMMemory
+
+        mem = SPRAMMemory(shape=shape, depth=depth)
+    else:
+        mem = memory.Memory(shape=shape, depth=depth, init=[])
+    m.submodules[name] = mem
+    return mem
