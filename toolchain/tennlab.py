@@ -64,6 +64,11 @@ reset, ``shift`` leak, refractory, bias, non-uniform ``v_min``).
 the step in which it is decided, while delivery (``t + delay``) and the charge reset are
 unchanged, so the reference model's spike times are one step earlier than RISP's report.
 
+Where the sources disagree: ``risp.md`` (Test 11) says the potential is clamped to
+``min_potential`` "at the end of integration"; ``risp.cpp`` clamps a neuron's charge *before*
+adding a step's events (and again at the end of each ``run()``). Spikes follow the code, and
+so does this module (and DESIGN.md §3); the document's examples agree with both readings.
+
 Not confirmed from the sources (stated, not guessed silently): that TENNLab forbids two edges
 with the same ``from``/``to`` (we refuse them on import and export); how RISP treats a
 ``Delay`` of 0 or a threshold outside ``[min_threshold, max_threshold]`` (it does not check;
