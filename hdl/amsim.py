@@ -44,12 +44,13 @@ def run_commands_sim(
     ready_pattern: Sequence[int] | None = None,
     vcd: str | None = None,
     max_cycles: int = 10_000_000,
+    emulate_spram: bool = False,
 ) -> CoreRun:
     """Feed commands to a fresh core, wait until it is idle, collect every spike beat.
 
     ``ready_pattern`` (cycled) throttles the spike stream's ``ready`` to test back-pressure.
     """
-    dut = SpikingCore(cfg)
+    dut = SpikingCore(cfg, emulate_spram=emulate_spram)
     out = CoreRun()
     nb = cfg.neuron_bits
     words = [encode_command(cfg, c) for c in commands]

@@ -125,8 +125,9 @@ class SpikingCore(wiring.Component):
         overflows (wraps).
     """
 
-    def __init__(self, cfg: CoreConfig) -> None:
+    def __init__(self, cfg: CoreConfig, *, emulate_spram: bool = False) -> None:
         self.cfg = cfg
+        self.emulate_spram = emulate_spram
         super().__init__({
             "cmd": In(stream.Signature(command_layout(cfg))),
             "spikes": Out(stream.Signature(spike_layout(cfg))),
@@ -145,12 +146,12 @@ class SpikingCore(wiring.Component):
         lo, hi = cfg.potential_range
 
         # ---------------------------------------------------------------- memories
-        params = make_memory(m, "params", cfg, layout(param_fields(cfg)), N, platform)
-        index = make_memory(m, "index", cfg, layout(index_fields(cfg)), cfg.index_depth, platform)
-        syn = make_memory(m, "synapses", cfg, layout(synapse_fields(cfg)), cfg.n_synapses, platform)
-        state = make_memory(m, "state", cfg, layout(state_fields(cfg)), N, platform)
-        acc = make_memory(m, "acc", cfg, layout(acc_fields(cfg)), N, platform)
-        queue = make_memory(m, "queue", cfg, unsigned(nb), N, platform)
+        params = make_memory(m, "params", cfg, layout(param_fields(cfg)), N, platform, self.emulate_spram)
+        index = make_memory(m, "index", cfg, layout(index_fields(cfg)), cfg.index_depth, platform, self.emulate_spram)
+        syn = make_memory(m, "synapses", cfg, layout(synapse_fields(cfg)), cfg.n_synapses, platform, self.emulate_spram)
+        state = make_memory(m, "state", cfg, layout(state_fields(cfg)), N, platform, self.emulate_spram)
+        acc = make_memory(m, "acc", cfg, layout(acc_fields(cfg)), N, platform, self.emulate_spram)
+        queue = make_memory(m, "queue", cfg, unsigned(nb), N, platform, self.emulate_spram)
 
         params_r, params_w = params.read_port(), params.write_port()
         index_r, index_w = index.read_port(), index.write_port()
@@ -179,7 +180,7 @@ class SpikingCore(wiring.Component):
 
         # ---------------------------------------------------------------- spike output FIFO
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
-            width=spike_layout(cfg).size, depth=4)
+            width=spike_layout(cfg).size, depth=8)
         m.d.comb += [
             self.spikes.payload.eq(out_fifo.r_data),
             self.spikes.valid.eq(out_fifo.r_rdy),
@@ -261,10 +262,15 @@ class SpikingCore(wiring.Component):
         n1 = Signal(nb)
         v2 = Signal()
         n2 = Signal(nb)
+        v3 = Signal()
+        n3 = Signal(nb)
+        v4 = Signal()
+        n4 = Signal(nb)
         issue_np = Signal()
-        inflight = v1 + v2
-        m.d.comb += issue_np.eq(np_run & (np_n < N) & (out_fifo.level + inflight < out_fifo.depth))
-        m.d.sync += [v1.eq(issue_np), n1.eq(np_n[:nb]), v2.eq(v1), n2.eq(n1)]
+        # at most 4 neurons in flight, each may push one spike: keep 4 + 1 free FIFO places
+        m.d.comb += issue_np.eq(np_run & (np_n < N) & (out_fifo.level <= out_fifo.depth - 5))
+        m.d.sync += [v1.eq(issue_np), n1.eq(np_n[:nb]), v2.eq(v1), n2.eq(n1),
+                     v3.eq(v2), n3.eq(n2), v4.eq(v3), n4.eq(n3)]
         with m.If(issue_np):
             m.d.sync += np_n.eq(np_n + 1)
 
@@ -305,23 +311,44 @@ class SpikingCore(wiring.Component):
             r2_reset.eq(p.reset),
             r2_rp.eq(p.refractory),
         ]
-        # stage 2: integrate, saturate, fire, reset, write back
-        total = Signal(signed(max(P, cfg.accumulator_bits, cfg.bias_bits) + 2))
-        m.d.comb += total.eq(r2_v + r2_bias + r2_acc)
+        # stage 2: the exact sum v + bias + acc
+        r3_total = Signal(signed(max(P, cfg.accumulator_bits, cfg.bias_bits) + 2))
+        r3_v = Signal(signed(P))
+        r3_active = Signal()
+        r3_refr = Signal(cfg.refractory_bits)
+        r3_hist = Signal(D)
+        r3_touch = Signal()
+        r3_th = Signal(cfg.threshold_bits)
+        r3_reset = Signal()
+        r3_rp = Signal(cfg.refractory_bits)
+        m.d.sync += [
+            r3_total.eq(r2_v + r2_bias + r2_acc),
+            r3_v.eq(r2_v), r3_active.eq(r2_active), r3_refr.eq(r2_refr), r3_hist.eq(r2_hist),
+            r3_touch.eq(r2_touched | (r2_bias != 0)), r3_th.eq(r2_th), r3_reset.eq(r2_reset),
+            r3_rp.eq(r2_rp),
+        ]
+        # stage 3: saturate, fire, reset
         sat = Signal(signed(P))
-        m.d.comb += sat.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))
+        m.d.comb += sat.eq(Mux(r3_total > hi, hi, Mux(r3_total < lo, lo, r3_total)))
         fire = Signal()
-        m.d.comb += fire.eq(r2_active & (r2_touched | (r2_bias != 0)) & (sat >= r2_th))
+        m.d.comb += fire.eq(r3_active & r3_touch & (sat >= r3_th))
         new_v = Signal(signed(P))
         new_refr = Signal(cfg.refractory_bits)
-        with m.If(~r2_active):
-            m.d.comb += [new_v.eq(r2_v), new_refr.eq(r2_refr - 1)]
+        with m.If(~r3_active):
+            m.d.comb += [new_v.eq(r3_v), new_refr.eq(r3_refr - 1)]
         with m.Elif(fire):
-            m.d.comb += [new_v.eq(Mux(r2_reset, sat - r2_th, 0)), new_refr.eq(r2_rp)]
+            m.d.comb += [new_v.eq(Mux(r3_reset, sat - r3_th, 0)), new_refr.eq(r3_rp)]
         with m.Else():
             m.d.comb += [new_v.eq(sat), new_refr.eq(0)]
-        new_hist = Signal(D)
-        m.d.comb += new_hist.eq(Cat(fire, r2_hist[:-1]) if D > 1 else fire)
+        # stage 4: write back (registered results)
+        r4_v = Signal(signed(P))
+        r4_refr = Signal(cfg.refractory_bits)
+        r4_hist = Signal(D)
+        r4_fire = Signal()
+        m.d.sync += [
+            r4_v.eq(new_v), r4_refr.eq(new_refr), r4_fire.eq(fire),
+            r4_hist.eq(Cat(fire, r3_hist[:-1]) if D > 1 else fire),
+        ]
 
         # ---------------------------------------------------------------- port muxing
         # params / state / acc read ports: neuron pass address by default; delivery reads
@@ -342,17 +369,17 @@ class SpikingCore(wiring.Component):
                 state_w.en.eq(1), state_w.addr.eq(clr_n[:nb]), state_w.data.eq(0),
                 acc_w.en.eq(1), acc_w.addr.eq(clr_n[:nb]), acc_w.data.eq(0),
             ]
-        with m.Elif(v2):
+        with m.Elif(v4):
             m.d.comb += [
-                state_w.en.eq(1), state_w.addr.eq(n2),
-                state_w.data.v.eq(new_v), state_w.data.refr.eq(new_refr), state_w.data.hist.eq(new_hist),
-                acc_w.en.eq(1), acc_w.addr.eq(n2), acc_w.data.eq(0),
+                state_w.en.eq(1), state_w.addr.eq(n4),
+                state_w.data.v.eq(r4_v), state_w.data.refr.eq(r4_refr), state_w.data.hist.eq(r4_hist),
+                acc_w.en.eq(1), acc_w.addr.eq(n4), acc_w.data.eq(0),
             ]
-            with m.If(new_hist != 0):
-                m.d.comb += [queue_w.en.eq(1), queue_w.addr.eq(q_wr), queue_w.data.eq(n2)]
+            with m.If(r4_hist != 0):
+                m.d.comb += [queue_w.en.eq(1), queue_w.addr.eq(q_wr), queue_w.data.eq(n4)]
                 m.d.sync += q_wr.eq(q_wr + 1)
-            with m.If(fire):
-                m.d.comb += [out_fifo.w_en.eq(1), out_fifo.w_data.eq(Cat(n2, t))]
+            with m.If(r4_fire):
+                m.d.comb += [out_fifo.w_en.eq(1), out_fifo.w_data.eq(Cat(n4, t))]
         with m.Else():
             m.d.comb += [
                 acc_w.en.eq(accu.wr_en), acc_w.addr.eq(accu.wr_addr), acc_w.data.eq(accu.wr_data),
@@ -412,7 +439,7 @@ class SpikingCore(wiring.Component):
                     m.next = "NEURON"
             with m.State("NEURON"):
                 m.d.comb += [running.eq(1), np_run.eq(1)]
-                with m.If((np_n == N) & ~v1 & ~v2):
+                with m.If((np_n == N) & ~v1 & ~v2 & ~v3 & ~v4):
                     m.d.sync += [t.eq(t + 1), steps_left.eq(steps_left - 1)]
                     with m.If(steps_left == 1):
                         m.next = "IDLE"

@@ -28,12 +28,18 @@ def _is_ice40(platform: Any) -> bool:
     return isinstance(platform, SiliconBluePlatform)
 
 
-def make_memory(m: Module, name: str, cfg: CoreConfig, shape: Any, depth: int, platform: Any) -> Any:
-    """Create memory ``name`` as a submodule of ``m`` and return it."""
-    if name in cfg.spram and _is_ice40(platform):
+def make_memory(
+    m: Module, name: str, cfg: CoreConfig, shape: Any, depth: int, platform: Any, emulate_spram: bool = False
+) -> Any:
+    """Create memory ``name`` as a submodule of ``m`` and return it.
+
+    ``emulate_spram``: build the SPRAM packing logic on behavioural 16K x 16 blocks (for
+    simulation of the iCE40 memory mapping).
+    """
+    if name in cfg.spram and (emulate_spram or _is_ice40(platform)):
         from .spram_ice40 import SPRAMMemory
 
-        mem = SPRAMMemory(shape=shape, depth=depth)
+        mem = SPRAMMemory(shape=shape, depth=depth, emulate=emulate_spram)
     else:
         mem = memory.Memory(shape=shape, depth=depth, init=[])
     m.submodules[name] = mem

@@ -134,3 +134,17 @@ def test_run_batching_and_clear():
     run = run_commands_sim(TINY, seq)
     assert run.beats == [(0, 0)]
     assert run.timestep == 3
+
+
+def test_core_on_emulated_spram_matches_reference():
+    """The iCE40 memory mapping (index + synapses on SPRAM, shared port) runs the same logic."""
+    from spikeforge.hdl.config import CoreConfig
+
+    cfg = CoreConfig(name="spram-test", n_neurons=32, n_synapses=256, max_delay=8,
+                     spram=("index", "synapses"))
+    c = random_case(5, 24, 150, 25, max_delay=8)
+    img = lower(c.network, cfg)
+    from spikeforge.hdl.driver import load_commands as lc
+
+    run = run_commands_sim(cfg, lc(img) + run_commands(img, c.inputs, c.steps), emulate_spram=True)
+    assert collect_result(img, run.beats, c.steps) == simulate(c.network, c.inputs, c.steps)

@@ -1,0 +1,49 @@
+"""A board top that wraps the bare core for resource / fmax measurement (not a product top).
+
+The command beat is shifted in from the UART RX pin (one bit per clock, a beat every
+``width`` clocks), spikes are always accepted, and the spike payload and status counters are
+XOR-reduced onto the UART TX pin, so synthesis keeps every part of the core while the design
+needs two pins. The product top (UART framing, command engine) lives in firmware/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Elaboratable, Module, Signal
+
+from .config import CoreConfig
+from .core import SpikingCore
+
+__all__ = ["CoreBenchTop"]
+
+
+class CoreBenchTop(Elaboratable):
+    """Core + two-pin harness for ``firmware.build.build``."""
+
+    def __init__(self, cfg: CoreConfig) -> None:
+        self.cfg = cfg
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.core = core = SpikingCore(self.cfg)
+        uart = platform.request("uart", 0)
+        width = len(core.cmd.payload.as_value())
+        sr = Signal(width)
+        cnt = Signal(range(width + 1))
+        m.d.sync += sr.eq((sr << 1) | uart.rx.i)
+        m.d.sync += cnt.eq(cnt + 1)
+        with m.If(cnt == width):
+            m.d.sync += cnt.eq(0)
+        m.d.comb += [
+            core.cmd.payload.eq(sr),
+            core.cmd.valid.eq(cnt == width),
+            core.spikes.ready.eq(1),
+        ]
+        x = Signal()
+        m.d.sync += x.eq(
+            core.spikes.valid & core.spikes.payload.as_value().xor()
+            ^ core.events.xor() ^ core.cycles.xor() ^ core.errors.xor() ^ core.timestep.xor() ^ core.busy
+        )
+        m.d.comb += uart.tx.o.eq(x)
+        return m
