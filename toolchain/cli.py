@@ -5,6 +5,7 @@ Subcommands
 ``simulate``  run a network (spikeforge or TENNLab RISP JSON) on the reference model.
 ``bench``     throughput figures (``bench sim``: the reference model; more cases plug into
               :data:`BENCH_CASES`).
+``verify``    the RTL core on Verilator against the reference model (:mod:`.cli_hw`).
 
 Errors are one line on stderr, ``spikeforge: error: <message>``, with exit code 2 for bad
 files, inputs and options, 1 for failures at run time; ``--debug`` shows the traceback.
@@ -346,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--only", action="append", default=[], choices=("single", "batch", "population"),
                     help=argparse.SUPPRESS)
     bp.set_defaults(func=_cmd_bench)
+
+    from .cli_hw import add_verify_parser
+
+    add_verify_parser(sub)
     return parser
 
 
