@@ -49,7 +49,7 @@ class AccumulatorUnit(wiring.Component):
     valid, addr, value : In
         The event (``value`` signed, accumulator width).
     idle : Out
-        No event in flight.
+        No event past stage 0 (an event presented this cycle is not counted).
     overflow : Out
         Pulses when a sum wrapped (cannot happen for checked images and inputs).
     """
@@ -84,8 +84,11 @@ class AccumulatorUnit(wiring.Component):
         m.d.comb += self.rd_addr.eq(self.addr)
         m.d.sync += [p1_valid.eq(self.valid), p1_addr.eq(self.addr), p1_value.eq(self.value)]
 
+        # forwarding decision precomputed one stage early (off the add's critical path)
+        fwd = Signal()
+        m.d.sync += fwd.eq(self.valid & p1_valid & (self.addr == p1_addr))
         old = Signal(signed(a))
-        with m.If(p2_valid & (p2_addr == p1_addr)):
+        with m.If(fwd):
             m.d.comb += old.eq(p2_sum)
         with m.Else():
             m.d.comb += old.eq(self.rd_data.acc)
@@ -99,7 +102,7 @@ class AccumulatorUnit(wiring.Component):
             self.overflow.eq(p1_valid & (wide[a] != wide[a - 1])),
         ]
         m.d.sync += [p2_valid.eq(p1_valid), p2_addr.eq(p1_addr), p2_sum.eq(wide[:a])]
-        m.d.comb += self.idle.eq(~self.valid & ~p1_valid)
+        m.d.comb += self.idle.eq(~p1_valid)
         return m
 
 
@@ -169,7 +172,8 @@ class SpikingCore(wiring.Component):
         cycles = Signal(32)
         errors = Signal(16)
         err_inc = Signal(2)
-        m.d.sync += errors.eq(errors + err_inc + accu.overflow)
+        ovf = Signal()
+        m.d.sync += [ovf.eq(accu.overflow), errors.eq(errors + err_inc + ovf)]
         m.d.comb += [self.timestep.eq(t), self.events.eq(events), self.cycles.eq(cycles),
                      self.errors.eq(errors)]
 
@@ -179,7 +183,7 @@ class SpikingCore(wiring.Component):
         clr_n = Signal(nb + 1)
 
         # ---------------------------------------------------------------- spike output FIFO
-        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(  # async read: stays in FFs, not EBR
             width=spike_layout(cfg).size, depth=8)
         m.d.comb += [
             self.spikes.payload.eq(out_fifo.r_data),
@@ -364,26 +368,29 @@ class SpikingCore(wiring.Component):
             m.d.comb += acc_r.addr.eq(accu.rd_addr)
 
         clearing = Signal()
-        with m.If(clearing):
-            m.d.comb += [
-                state_w.en.eq(1), state_w.addr.eq(clr_n[:nb]), state_w.data.eq(0),
-                acc_w.en.eq(1), acc_w.addr.eq(clr_n[:nb]), acc_w.data.eq(0),
-            ]
-        with m.Elif(v4):
+        # v4 (neuron pass) and clearing never overlap; keep the spike/queue writes off the
+        # command-decode paths for timing
+        with m.If(v4):
             m.d.comb += [
                 state_w.en.eq(1), state_w.addr.eq(n4),
                 state_w.data.v.eq(r4_v), state_w.data.refr.eq(r4_refr), state_w.data.hist.eq(r4_hist),
                 acc_w.en.eq(1), acc_w.addr.eq(n4), acc_w.data.eq(0),
             ]
-            with m.If(r4_hist != 0):
-                m.d.comb += [queue_w.en.eq(1), queue_w.addr.eq(q_wr), queue_w.data.eq(n4)]
-                m.d.sync += q_wr.eq(q_wr + 1)
-            with m.If(r4_fire):
-                m.d.comb += [out_fifo.w_en.eq(1), out_fifo.w_data.eq(Cat(n4, t))]
+        with m.Elif(clearing):
+            m.d.comb += [
+                state_w.en.eq(1), state_w.addr.eq(clr_n[:nb]), state_w.data.eq(0),
+                acc_w.en.eq(1), acc_w.addr.eq(clr_n[:nb]), acc_w.data.eq(0),
+            ]
         with m.Else():
             m.d.comb += [
                 acc_w.en.eq(accu.wr_en), acc_w.addr.eq(accu.wr_addr), acc_w.data.eq(accu.wr_data),
             ]
+        m.d.comb += [
+            queue_w.en.eq(v4 & (r4_hist != 0)), queue_w.addr.eq(q_wr), queue_w.data.eq(n4),
+            out_fifo.w_en.eq(v4 & r4_fire), out_fifo.w_data.eq(Cat(n4, t)),
+        ]
+        with m.If(v4 & (r4_hist != 0)):
+            m.d.sync += q_wr.eq(q_wr + 1)
 
         # accumulator unit input: synapse events while delivering, INPUT commands when idle
         with m.If(s_valid):
