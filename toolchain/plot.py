@@ -64,10 +64,12 @@ def raster_figure(result: SimResult, network: Network, title: str | None = None)
     ax.set_ylabel("neuron (id)")
     if n <= _MAX_TICKS:
         ax.set_yticks(range(n))
+        names = {x.id: x.name for x in network.neurons}
         labels = []
         for nid in ids:
             tag = ("in " if nid in inputs else "") + ("out " if nid in outputs else "")
-            labels.append(f"{tag}{nid}")
+            label = f"{tag}{nid}"
+            labels.append(f"{names[nid]} ({label})" if names.get(nid) else label)
         ax.set_yticklabels(labels, fontsize=8)
         for lab, nid in zip(ax.get_yticklabels(), ids, strict=True):
             if nid in outputs:
@@ -75,7 +77,7 @@ def raster_figure(result: SimResult, network: Network, title: str | None = None)
     ax.set_title(title if title is not None else
                  f"spike raster: {n} neurons, {result.steps} steps, {len(t)} spikes")
     if len(t):
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     return fig
 
