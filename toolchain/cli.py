@@ -272,7 +272,14 @@ def _bench_sim(args: argparse.Namespace) -> int:
 #: (e.g. ``"core"``) with :func:`register_bench`.
 BENCH_CASES: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "sim": (_bench_sim, "synaptic events per second of the reference model"),
+    "core": (lambda args: _bench_core(args), "resources, fmax, synaptic ops per clock of the RTL core"),
 }
+
+
+def _bench_core(args: argparse.Namespace) -> int:
+    from .cli_hw import bench_core
+
+    return bench_core(args)
 
 
 def register_bench(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> None:
@@ -289,12 +296,21 @@ Measure throughput and print one JSON line per figure.
         different networks at once (population64). Each line holds events, seconds (run time,
         setup excluded), events_per_s, firing_rate and a machine description.
 
-For scale: TENNLab's C++ RISP simulator does about 5 million synaptic events/s on one core."""
+  core  the RTL core: one 'resources' line from the board build (logic cells, EBR, SPRAM, DSP,
+        fmax after routing), then Verilator cycle counts on a dense network (every neuron
+        fires every step; delays all 1, and spread over 1..16) and on a sparse one:
+        synaptic ops per clock, cycles per step, steps/s at fmax. Every figure comes from a
+        run whose spikes matched the reference model.
+
+For scale: TENNLab's C++ RISP simulator does about 5 million synaptic events/s on one core;
+the uCaspian core (iCE40UP5K) does 256 neurons / 4,096 synapses at 30-32 MHz, ~1 op/clock."""
 
 _BENCH_EPILOG = """\
 example:
   spikeforge bench sim
-  spikeforge bench sim | jq -r '[.case, .events_per_s] | @tsv'"""
+  spikeforge bench sim | jq -r '[.case, .events_per_s] | @tsv'
+  spikeforge bench core                      # the up5k core, iCEBreaker build + Verilator
+  spikeforge bench core --board ulx3s-85f"""
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -348,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     bp.add_argument("--only", action="append", default=[], choices=("single", "batch", "population"),
                     help=argparse.SUPPRESS)
+    bp.add_argument("--config", default=None, metavar="PRESET|FILE",
+                    help="core: the core configuration (default: the board's preset)")
+    bp.add_argument("--board", default=None, choices=("icebreaker", "ulx3s-85f"),
+                    help="core: the board whose build gives resources and fmax (default: icebreaker)")
+    bp.add_argument("--no-build", action="store_true", help="core: skip the bitstream build (no fmax)")
+    bp.add_argument("--core-steps-dense", type=int, default=6, help=argparse.SUPPRESS)
+    bp.add_argument("--core-steps-sparse", type=int, default=60, help=argparse.SUPPRESS)
     bp.set_defaults(func=_cmd_bench)
 
     from .cli_hw import add_build_parser, add_demo_parser, add_verify_parser

@@ -290,3 +290,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(Path(args.out), bitstream=not args.no_bitstream, verilator=not args.no_verilator)
+
+
+# ----------------------------------------------------------------------------- bench core
+def bench_core(args: argparse.Namespace) -> int:
+    """``spikeforge bench core``: resources and fmax from a build, ops/clock from Verilator."""
+    from spikeforge.sim.bench import run_core_bench
+
+    board = args.board or "icebreaker"
+    cfg = resolve_config(args.config or BOARD_DEFAULT_CONFIG[board])
+
+    def emit(d: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(d) + "\n")
+        sys.stdout.flush()
+
+    fmax = None
+    if not args.no_build:
+        sys.stderr.write(f"spikeforge: building core '{cfg.name}' for {board} (cached after the first time)\n")
+        result = build_core_bitstream(board, cfg)
+        rep = report_line(result, cfg)
+        fmax = result.min_fmax_mhz
+        emit({"bench": "core", "case": "resources", "board": board, "config": cfg.name,
+              "device": rep["device"], "neurons": cfg.n_neurons, "synapses": cfg.n_synapses,
+              "max_delay": cfg.max_delay, "weight_bits": cfg.weight_bits, "potential_bits": cfg.potential_bits,
+              "logic_cells": rep["logic_cells"], "logic_cells_available": rep["logic_cells_available"],
+              "logic_pct": round(100 * rep["logic_cells"] / max(1, rep["logic_cells_available"]), 1),
+              "ff": rep["ff"], "ebr": rep["ebr"], "ebr_available": rep["ebr_available"],
+              "spram": rep.get("spram"), "dsp": rep.get("dsp"),
+              "fmax_mhz": round(fmax, 2) if fmax else None,
+              "fmax_constraint_mhz": {k: round(v["constraint_mhz"], 2) for k, v in rep["fmax"].items()},
+              "tool_versions": rep["tool_versions"]})
+    sys.stderr.write(f"spikeforge: running the core '{cfg.name}' on Verilator (dense and sparse workloads)\n")
+    run_core_bench(cfg, build_dir=default_build_dir() / "verify", fmax_mhz=fmax, emit=emit,
+                   steps_dense=args.core_steps_dense, steps_sparse=args.core_steps_sparse)
+    return 0
