@@ -5,6 +5,7 @@ Subcommands
 ``simulate``  run a network (spikeforge or TENNLab RISP JSON) on the reference model.
 ``bench``     throughput figures (``bench sim``: the reference model; more cases plug into
               :data:`BENCH_CASES`).
+``convert``   spikeforge JSON <-> TENNLab RISP JSON.
 ``verify``    the RTL core on Verilator against the reference model (:mod:`.cli_hw`).
 ``build``     a core bitstream for a board, with resources and fmax (:mod:`.cli_hw`).
 ``demo``      the whole path on a small robot reflex network (:mod:`.demo`).
@@ -162,6 +163,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:
         sys.stdout.write(_summary(net, res))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .ir import save_network
+    from .tennlab import write_tennlab
+
+    net = load_any(args.source, args.from_format)
+    if args.to == "tennlab":
+        write_tennlab(net, args.dest)
+    else:
+        save_network(net, args.dest)
+    sys.stdout.write(f"wrote {args.dest}: {len(net.neurons)} neurons, {len(net.synapses)} synapses "
+                     f"({args.to} JSON)\n")
     return 0
 
 
@@ -372,6 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--core-steps-dense", type=int, default=6, help=argparse.SUPPRESS)
     bp.add_argument("--core-steps-sparse", type=int, default=60, help=argparse.SUPPRESS)
     bp.set_defaults(func=_cmd_bench)
+
+    cp = sub.add_parser("convert", help="convert a network between spikeforge and TENNLab RISP JSON",
+                        description="Convert a network file. TENNLab imports keep their node ids and "
+                                    "their RISP parameters, so an imported network exports back "
+                                    "unchanged; a network RISP cannot express (subtract reset, shift "
+                                    "leak, refractory, bias, per-neuron v_min) is refused with the "
+                                    "neuron and field named.",
+                        epilog="examples:\n  spikeforge convert risp_net.json net.json --to spikeforge\n"
+                               "  spikeforge convert net.json risp_net.json --to tennlab",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cp.add_argument("source", metavar="IN", help="network file to read")
+    cp.add_argument("dest", metavar="OUT", help="file to write (replaced atomically)")
+    cp.add_argument("--from", dest="from_format", choices=("auto", "spikeforge", "tennlab"), default="auto",
+                    help="format of IN (default: auto-detect)")
+    cp.add_argument("--to", choices=("spikeforge", "tennlab"), required=True, help="format of OUT")
+    cp.set_defaults(func=_cmd_convert)
 
     from .cli_hw import add_build_parser, add_demo_parser, add_verify_parser
 
