@@ -4,14 +4,19 @@ The command beat is shifted in from the UART RX pin (one bit per clock, a beat e
 ``width`` clocks), spikes are always accepted, and the spike payload and status counters are
 XOR-reduced onto the UART TX pin, so synthesis keeps every part of the core while the design
 needs two pins. The product top (UART framing, command engine) lives in firmware/.
+
+Clocking: on iCE40 and ECP5 the ``sync`` domain comes from a PLL at ``clock_mhz``
+(:mod:`.clocking`; default 48 MHz on iCE40, 100 MHz on ECP5) with a matching clock
+constraint, so nextpnr optimises for that target; ``clock_mhz=0`` uses the bare board clock.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 
+from .clocking import PLLClockDomain, default_clock_mhz
 from .config import CoreConfig
 from .core import SpikingCore
 
@@ -21,11 +26,17 @@ __all__ = ["CoreBenchTop"]
 class CoreBenchTop(Elaboratable):
     """Core + two-pin harness for ``firmware.build.build``."""
 
-    def __init__(self, cfg: CoreConfig) -> None:
+    def __init__(self, cfg: CoreConfig, *, clock_mhz: float | None = None) -> None:
         self.cfg = cfg
+        self.clock_mhz = clock_mhz
+        self.pll: PLLClockDomain | None = None
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
+        mhz = default_clock_mhz(platform) if self.clock_mhz is None else self.clock_mhz
+        if mhz:
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.pll = self.pll = PLLClockDomain(mhz)
         m.submodules.core = core = SpikingCore(self.cfg)
         uart = platform.request("uart", 0)
         width = len(core.cmd.payload.as_value())
