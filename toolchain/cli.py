@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .ir import Network, NetworkError
+from .ir import Network, NetworkError, read_json_file
 from .reference import DEFAULT_POTENTIAL_BITS, ReferenceSimulator, SimResult, simulate
 from .tennlab import import_tennlab, is_tennlab_document
 
@@ -69,16 +69,7 @@ def load_any(path: str | Path, fmt: str = "auto") -> Network:
         With the path first, on an unreadable file, invalid JSON or an invalid network.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise NetworkError(f"{p}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise NetworkError(f"{p}: not a text file (not UTF-8)") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise NetworkError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    doc = read_json_file(p)
     try:
         if fmt == "tennlab" or (fmt == "auto" and is_tennlab_document(doc)):
             net = import_tennlab(doc)
@@ -94,16 +85,7 @@ def load_any(path: str | Path, fmt: str = "auto") -> Network:
 
 def _load_inputs(path: str) -> list[tuple[int, int, int]]:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"{p}: cannot read inputs file: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{p}: inputs file is not a text file (not UTF-8)") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    doc = read_json_file(p, UsageError, "inputs file")
     if not isinstance(doc, list):
         raise UsageError(f"{p}: inputs file holds a {type(doc).__name__}; expected a JSON array of "
                          "[input_index, time, value] triples")

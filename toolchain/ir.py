@@ -51,6 +51,7 @@ __all__ = [
     "Reset",
     "Synapse",
     "load_network",
+    "read_json_file",
     "save_network",
 ]
 
@@ -457,6 +458,32 @@ def _port_from(kind: str, i: int, d: Any) -> Port:
     return Port(name=d["name"], neuron=d["neuron"])
 
 
+def read_json_file(path: str | Path, error: type[Exception] = NetworkError, what: str = "") -> Any:
+    """Parse a JSON file; any failure raises ``error`` with one line that starts with the path.
+
+    Parameters
+    ----------
+    path
+        The file.
+    error
+        Exception class to raise (the callers' typed error).
+    what
+        Optional noun for the messages (``"inputs file"``), e.g. "cannot read inputs file".
+    """
+    p = Path(path)
+    noun = f" {what}" if what else ""
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise error(f"{p}: cannot read{noun}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise error(f"{p}:{noun or ' file'} is not a text file (not UTF-8)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
 def load_network(path: str | Path) -> Network:
     """Read a spikeforge network JSON file.
 
@@ -465,18 +492,12 @@ def load_network(path: str | Path) -> Network:
     NetworkError
         If the file cannot be read or is not a valid network (the message says why).
     """
-    p = Path(path)
+    doc = read_json_file(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise NetworkError(f"{p}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise NetworkError(f"{p}: not a text file (not UTF-8)") from None
-    try:
-        return Network.from_json(text)
+        return Network.from_dict(doc)
     except NetworkError as e:
         msg = str(e).removeprefix("network file: ")
-        raise NetworkError(f"{p}: {msg}") from None
+        raise NetworkError(f"{Path(path)}: {msg}") from None
 
 
 def save_network(net: Network, path: str | Path) -> None:

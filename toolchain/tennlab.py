@@ -92,7 +92,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .ir import Leak, Network, NetworkError, Neuron, Port, Reset, Synapse
+from .ir import Leak, Network, NetworkError, Neuron, Port, Reset, Synapse, read_json_file
 
 __all__ = [
     "export_tennlab",
@@ -582,16 +582,7 @@ def read_tennlab(path: str | Path, **kwargs: Any) -> Network:
         starts with the path.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise NetworkError(f"{p}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise NetworkError(f"{p}: not a text file (not UTF-8)") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise NetworkError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    doc = read_json_file(p)
     try:
         return import_tennlab(doc, **kwargs)
     except NetworkError as e:
