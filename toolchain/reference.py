@@ -426,41 +426,35 @@ class ReferenceSimulator:
             self.t = t + 1
 
     def _deliver(self, fired: np.ndarray, t: int) -> None:
+        """Schedule the synapses of every fired neuron (global indices) at ``t + delay``."""
         if self._shared:
-            self._deliver_shared(fired, t)
-            return
-        starts = self._indptr[fired]
-        counts = self._indptr[fired + 1] - starts
+            # A batch: one copy of the network's CSR, shifted to each run's neurons.
+            run = fired // self._n0
+            indptr, loc = self._l_indptr, fired - run * self._n0
+            off, wenc = self._l_off, self._l_wenc
+        else:
+            run, indptr, loc, off, wenc = None, self._indptr, fired, self._off, self._wenc
+        starts = indptr[loc]
+        counts = indptr[loc + 1] - starts
         total = int(counts.sum())
         if total == 0:
             return
-        # Concatenate the synapse ranges of every fired neuron.
+        # Concatenate the synapse ranges [starts, starts + counts) of every fired neuron.
         ends = np.cumsum(counts)
         e = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-        tgt = np.take(self._off, e)
-        tgt += (t % self._ring) * self.n_global
-        np.add.at(self._acc, tgt, np.take(self._wenc, e))
+        tgt = np.take(off, e)
+        base = (t % self._ring) * self.n_global
+        if run is None:
+            tgt += base
+        else:
+            tgt += np.repeat(run * self._n0 + base, counts)
+        np.add.at(self._acc, tgt, np.take(wenc, e))
         if self.runs == 1:
             self.events[0] += total
         else:
-            run_of = np.searchsorted(self._offset, fired, side="right") - 1
-            np.add.at(self.events, run_of, counts)
-
-    def _deliver_shared(self, fired: np.ndarray, t: int) -> None:
-        n0 = self._n0
-        run = fired // n0
-        loc = fired - run * n0
-        starts = self._l_indptr[loc]
-        counts = self._l_indptr[loc + 1] - starts
-        total = int(counts.sum())
-        if total == 0:
-            return
-        ends = np.cumsum(counts)
-        e = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-        tgt = np.take(self._l_off, e)
-        tgt += np.repeat(run * n0 + (t % self._ring) * self.n_global, counts)
-        np.add.at(self._acc, tgt, np.take(self._l_wenc, e))
-        np.add.at(self.events, run, counts)
+            if run is None:
+                run = np.searchsorted(self._offset, fired, side="right") - 1
+            np.add.at(self.events, run, counts)
 
     def results(self) -> list[SimResult]:
         """One :class:`SimResult` per run, covering every step run so far."""
