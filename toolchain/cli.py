@@ -6,6 +6,7 @@ Subcommands
 ``bench``     throughput figures (``bench sim``: the reference model; more cases plug into
               :data:`BENCH_CASES`).
 ``convert``   spikeforge JSON <-> TENNLab RISP JSON.
+``image``     lower a network onto a core: fit report, core image (:mod:`.cli_image`).
 ``verify``    the RTL core on Verilator against the reference model (:mod:`.cli_hw`).
 ``build``     a core bitstream for a board, with resources and fmax (:mod:`.cli_hw`).
 ``demo``      the whole path on a small robot reflex network (:mod:`.demo`).
@@ -387,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.set_defaults(func=_cmd_convert)
 
     from .cli_hw import add_build_parser, add_demo_parser, add_verify_parser
+    from .cli_image import add_image_parser
+
+    add_image_parser(sub)
 
     add_verify_parser(sub)
     add_build_parser(sub)
