@@ -15,7 +15,7 @@ Blocks
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,15 +41,20 @@ class AccumulatorUnit(wiring.Component):
     """Pipelined ``acc[addr] += value; touched[addr] = 1``, one event per clock.
 
     Owns the read port of ``acc`` only while ``enable`` is high (the neuron pass uses it
-    otherwise). Latency: an event presented at cycle ``k`` is in memory after the edge ending
-    cycle ``k + 1``; ``idle`` is high when nothing is in flight.
+    otherwise). Stages: **A** the event is registered and its address drives the read port;
+    **B** the read data arrives and is registered (forwarded from the sum of the event two
+    ahead when it targets the same neuron); **C** ``sum = old + value`` (``old`` forwarded
+    from the event one ahead on a hit) is written. So the memory output, the adder and the
+    write port are in separate register stages and only a 2:1 mux precedes the adder; both
+    forwarding decisions are compares of registered addresses, one stage early.
 
     Members
     -------
     valid, addr, value : In
         The event (``value`` signed, accumulator width).
     idle : Out
-        No event past stage 0 (an event presented this cycle is not counted).
+        No event in the pipeline (an event presented this cycle is not counted); once high,
+        every accepted event is in memory.
     overflow : Out
         Pulses when a sum wrapped (cannot happen for checked images and inputs).
     """
@@ -73,36 +78,37 @@ class AccumulatorUnit(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
         m = Module()
-        a = cfg.accumulator_bits
-        p1_valid = Signal()
-        p1_addr = Signal(cfg.neuron_bits)
-        p1_value = Signal(signed(a))
-        p2_valid = Signal()
-        p2_addr = Signal(cfg.neuron_bits)
-        p2_sum = Signal(signed(a))
+        a, nb = cfg.accumulator_bits, cfg.neuron_bits
 
-        m.d.comb += self.rd_addr.eq(self.addr)
-        m.d.sync += [p1_valid.eq(self.valid), p1_addr.eq(self.addr), p1_value.eq(self.value)]
+        def stage(name: str) -> tuple[Signal, Signal, Signal]:
+            return Signal(name=f"{name}_valid"), Signal(nb, name=f"{name}_addr"), Signal(signed(a), name=f"{name}_value")
 
-        # forwarding decision precomputed one stage early (off the add's critical path)
-        fwd = Signal()
-        m.d.sync += fwd.eq(self.valid & p1_valid & (self.addr == p1_addr))
+        av, aa, ax = stage("a")
+        bv, ba, bx = stage("b")
+        cv, ca, cx = stage("c")
+        s1v, s1a, s1 = stage("s1")  # the event that was in C one cycle ago (its sum)
+        b_fwd = Signal()  # B: take the read data from s1 (the event two ahead)
+        c_fwd = Signal()  # C: take old from s1 (the event one ahead)
+        c_raw = Signal(signed(a))
+
+        m.d.sync += [av.eq(self.valid), aa.eq(self.addr), ax.eq(self.value)]
+        m.d.comb += self.rd_addr.eq(aa)
+        m.d.sync += [bv.eq(av), ba.eq(aa), bx.eq(ax), b_fwd.eq(av & cv & (aa == ca))]
+        m.d.sync += [cv.eq(bv), ca.eq(ba), cx.eq(bx), c_fwd.eq(bv & cv & (ba == ca)),
+                     c_raw.eq(Mux(b_fwd, s1, self.rd_data.acc))]
         old = Signal(signed(a))
-        with m.If(fwd):
-            m.d.comb += old.eq(p2_sum)
-        with m.Else():
-            m.d.comb += old.eq(self.rd_data.acc)
+        m.d.comb += old.eq(Mux(c_fwd, s1, c_raw))
         wide = Signal(signed(a + 1))
-        m.d.comb += wide.eq(old + p1_value)
+        m.d.comb += wide.eq(old + cx)
         m.d.comb += [
-            self.wr_en.eq(p1_valid),
-            self.wr_addr.eq(p1_addr),
+            self.wr_en.eq(cv),
+            self.wr_addr.eq(ca),
             self.wr_data.acc.eq(wide[:a]),
             self.wr_data.touched.eq(1),
-            self.overflow.eq(p1_valid & (wide[a] != wide[a - 1])),
+            self.overflow.eq(cv & (wide[a] != wide[a - 1])),
         ]
-        m.d.sync += [p2_valid.eq(p1_valid), p2_addr.eq(p1_addr), p2_sum.eq(wide[:a])]
-        m.d.comb += self.idle.eq(~p1_valid)
+        m.d.sync += [s1v.eq(cv), s1a.eq(ca), s1.eq(wide[:a])]
+        m.d.comb += self.idle.eq(~av & ~bv & ~cv)
         return m
 
 
@@ -183,21 +189,37 @@ class SpikingCore(wiring.Component):
         clr_n = Signal(nb + 1)
 
         # ---------------------------------------------------------------- spike output FIFO
-        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(  # async read: stays in FFs, not EBR
-            width=spike_layout(cfg).size, depth=8)
+        # A ring of SPIKE_DEPTH registers (plain FFs: no block RAM) and a registered output
+        # slice, so the ring's read mux ends in FFs, not in the consumer.
+        SPIKE_DEPTH = 12
+        sw_bits = spike_layout(cfg).size
+        ring = Array(Signal(sw_bits, name=f"spike{i}") for i in range(SPIKE_DEPTH))
+        sp_wp = Signal(range(SPIKE_DEPTH))
+        sp_rp = Signal(range(SPIKE_DEPTH))
+        sp_level = Signal(range(SPIKE_DEPTH + 1))
+        sp_push = Signal()
+        sp_data = Signal(sw_bits)
+        sp_pop = Signal()
+        o_valid = Signal()
+        o_load = Signal()
         m.d.comb += [
-            self.spikes.payload.eq(out_fifo.r_data),
-            self.spikes.valid.eq(out_fifo.r_rdy),
-            out_fifo.r_en.eq(self.spikes.ready),
+            o_load.eq(~o_valid | self.spikes.ready),
+            sp_pop.eq(o_load & (sp_level != 0)),
+            self.spikes.valid.eq(o_valid),
         ]
+        with m.If(sp_push):
+            m.d.sync += [ring[sp_wp].eq(sp_data), sp_wp.eq(Mux(sp_wp == SPIKE_DEPTH - 1, 0, sp_wp + 1))]
+        with m.If(sp_pop):
+            m.d.sync += sp_rp.eq(Mux(sp_rp == SPIKE_DEPTH - 1, 0, sp_rp + 1))
+        m.d.sync += sp_level.eq(sp_level + sp_push - sp_pop)
+        with m.If(o_load):
+            m.d.sync += [o_valid.eq(sp_level != 0), self.spikes.payload.eq(ring[sp_rp])]
 
         # ---------------------------------------------------------------- command decode
         cmd = self.cmd.payload
         ob = offset_bits(cfg)
         region = cmd.addr[ob:ob + REGION_BITS]
         offset = cmd.addr[:ob]
-        in_value = Signal(signed(cfg.input_bits))
-        m.d.comb += in_value.eq(cmd.data[:cfg.input_bits])
 
         # ---------------------------------------------------------------- delivery engine
         # Stage G: pop a queued neuron, read its history, walk its set bits, read the index.
@@ -260,99 +282,114 @@ class SpikingCore(wiring.Component):
         m.d.comb += deliver_done.eq(~g_busy & ~idx_inflight & ~seg_fifo.r_rdy & ~s_valid & accu.idle)
 
         # ---------------------------------------------------------------- neuron pass
+        # 1 neuron/clock, 8 register stages: (1) memory outputs; (2) v >> k, bias + acc;
+        # (3) leak; (4) floor; (5) sum; (6) saturate; (7) fire / reset / refractory / history;
+        # (8) write back, queue, spike.
         np_run = Signal()  # high in the NEURON state
         np_n = Signal(nb + 1)
-        v1 = Signal()  # stage 1 valid
-        n1 = Signal(nb)
-        v2 = Signal()
-        n2 = Signal(nb)
-        v3 = Signal()
-        n3 = Signal(nb)
-        v4 = Signal()
-        n4 = Signal(nb)
+        NP_STAGES = 8
+        vs = [Signal(name=f"np_v{i}") for i in range(NP_STAGES + 1)]  # vs[i]: stage i valid
+        ns = [Signal(nb, name=f"np_n{i}") for i in range(NP_STAGES + 1)]
         issue_np = Signal()
-        # at most 4 neurons in flight, each may push one spike: keep 4 + 1 free FIFO places
-        m.d.comb += issue_np.eq(np_run & (np_n < N) & (out_fifo.level <= out_fifo.depth - 5))
-        m.d.sync += [v1.eq(issue_np), n1.eq(np_n[:nb]), v2.eq(v1), n2.eq(n1),
-                     v3.eq(v2), n3.eq(n2), v4.eq(v3), n4.eq(n3)]
+        # spike-FIFO credit: every neuron in flight may push one spike. ``room`` (registered)
+        # is a lower bound of the free FIFO places minus the neurons in flight.
+        inflight = Signal(range(NP_STAGES + 2))
+        room = Signal(range(-NP_STAGES - 2, SPIKE_DEPTH + 1))
+        retire = vs[NP_STAGES]
+        m.d.sync += inflight.eq(inflight + issue_np - retire)
+        m.d.sync += room.eq(SPIKE_DEPTH - sp_level - inflight - issue_np)
+        m.d.comb += issue_np.eq(np_run & (np_n < N) & (room >= 1))
+        m.d.comb += [vs[0].eq(issue_np), ns[0].eq(np_n[:nb])]
+        for i in range(1, NP_STAGES + 1):
+            m.d.sync += [vs[i].eq(vs[i - 1]), ns[i].eq(ns[i - 1])]
         with m.If(issue_np):
             m.d.sync += np_n.eq(np_n + 1)
 
-        # stage 1: leak, floor (data of neuron n1 is on the read ports)
         P = cfg.potential_bits
+        A = cfg.accumulator_bits
         p = params_r.data
         s = state_r.data
-        v = s.v
-        v_shift = Signal(signed(P))
-        m.d.comb += v_shift.eq(v - (v >> p.shift))
-        v_leak = Signal(signed(P))
-        with m.Switch(p.leak):
-            with m.Case(1):
-                m.d.comb += v_leak.eq(0)
-            with m.Case(2):
-                m.d.comb += v_leak.eq(v_shift)
-            with m.Default():
-                m.d.comb += v_leak.eq(v)
+        sw = max(P, A, cfg.bias_bits) + 2  # exact sum width
+
+        def regs(name: str, shape: object, *, n: int) -> list[Signal]:
+            return [Signal(shape, name=f"np{k}_{name}") for k in range(n)]
+
+        # Naming: ``rK_x`` / ``x[K]`` are valid in the cycle where ``vs[K + 1]`` is high.
+        # stage 1: memory outputs registered (ends the EBR clock-to-out paths)
+        r1_v = Signal(signed(P))
+        r1_refr = Signal(cfg.refractory_bits)
+        r1_hist = Signal(D)
+        r1_acc = Signal(signed(A))
+        r1_touched = Signal()
+        r1_p = Signal.like(p)
+        m.d.sync += [r1_v.eq(s.v), r1_refr.eq(s.refr), r1_hist.eq(s.hist), r1_acc.eq(acc_r.data.acc),
+                     r1_touched.eq(acc_r.data.touched), r1_p.eq(p)]
+        # carried through the later stages unchanged
+        th = regs("th", cfg.threshold_bits, n=8)
+        vmin = regs("vmin", signed(P), n=8)
+        leak = regs("leak", 2, n=8)
+        rst = regs("reset", 1, n=8)
+        rp = regs("rp", cfg.refractory_bits, n=8)
+        refr = regs("refr", cfg.refractory_bits, n=8)
+        hist = regs("hist", D, n=8)
+        touch = regs("touch", 1, n=8)
+        ba = regs("ba", signed(sw), n=8)  # bias + acc
+        m.d.comb += [th[1].eq(r1_p.threshold), vmin[1].eq(r1_p.v_min), leak[1].eq(r1_p.leak),
+                     rst[1].eq(r1_p.reset), rp[1].eq(r1_p.refractory), refr[1].eq(r1_refr),
+                     hist[1].eq(r1_hist), touch[1].eq(r1_touched | (r1_p.bias != 0)),
+                     ba[1].eq(r1_p.bias + r1_acc)]
+        for k in range(2, 8):
+            m.d.sync += [th[k].eq(th[k - 1]), vmin[k].eq(vmin[k - 1]), leak[k].eq(leak[k - 1]),
+                         rst[k].eq(rst[k - 1]), rp[k].eq(rp[k - 1]), refr[k].eq(refr[k - 1]),
+                         hist[k].eq(hist[k - 1]), touch[k].eq(touch[k - 1])]
+            m.d.sync += ba[k].eq(ba[k - 1])
+        # stage 2: v >> k
         r2_v = Signal(signed(P))
-        r2_active = Signal()
-        r2_refr = Signal(cfg.refractory_bits)
-        r2_hist = Signal(D)
-        r2_acc = Signal(signed(cfg.accumulator_bits))
-        r2_touched = Signal()
-        r2_bias = Signal(signed(cfg.bias_bits))
-        r2_th = Signal(cfg.threshold_bits)
-        r2_reset = Signal()
-        r2_rp = Signal(cfg.refractory_bits)
-        m.d.sync += [
-            r2_v.eq(Mux(v_leak < p.v_min, p.v_min, v_leak)),
-            r2_active.eq(s.refr == 0),
-            r2_refr.eq(s.refr),
-            r2_hist.eq(s.hist),
-            r2_acc.eq(acc_r.data.acc),
-            r2_touched.eq(acc_r.data.touched),
-            r2_bias.eq(p.bias),
-            r2_th.eq(p.threshold),
-            r2_reset.eq(p.reset),
-            r2_rp.eq(p.refractory),
-        ]
-        # stage 2: the exact sum v + bias + acc
-        r3_total = Signal(signed(max(P, cfg.accumulator_bits, cfg.bias_bits) + 2))
+        r2_vsh = Signal(signed(P))
+        m.d.sync += [r2_v.eq(r1_v), r2_vsh.eq(r1_v >> r1_p.shift)]
+        # stage 3: leak
         r3_v = Signal(signed(P))
-        r3_active = Signal()
-        r3_refr = Signal(cfg.refractory_bits)
-        r3_hist = Signal(D)
-        r3_touch = Signal()
-        r3_th = Signal(cfg.threshold_bits)
-        r3_reset = Signal()
-        r3_rp = Signal(cfg.refractory_bits)
-        m.d.sync += [
-            r3_total.eq(r2_v + r2_bias + r2_acc),
-            r3_v.eq(r2_v), r3_active.eq(r2_active), r3_refr.eq(r2_refr), r3_hist.eq(r2_hist),
-            r3_touch.eq(r2_touched | (r2_bias != 0)), r3_th.eq(r2_th), r3_reset.eq(r2_reset),
-            r3_rp.eq(r2_rp),
-        ]
-        # stage 3: saturate, fire, reset
-        sat = Signal(signed(P))
-        m.d.comb += sat.eq(Mux(r3_total > hi, hi, Mux(r3_total < lo, lo, r3_total)))
-        fire = Signal()
-        m.d.comb += fire.eq(r3_active & r3_touch & (sat >= r3_th))
-        new_v = Signal(signed(P))
-        new_refr = Signal(cfg.refractory_bits)
-        with m.If(~r3_active):
-            m.d.comb += [new_v.eq(r3_v), new_refr.eq(r3_refr - 1)]
-        with m.Elif(fire):
-            m.d.comb += [new_v.eq(Mux(r3_reset, sat - r3_th, 0)), new_refr.eq(r3_rp)]
-        with m.Else():
-            m.d.comb += [new_v.eq(sat), new_refr.eq(0)]
-        # stage 4: write back (registered results)
+        with m.Switch(leak[2]):
+            with m.Case(1):
+                m.d.sync += r3_v.eq(0)
+            with m.Case(2):
+                m.d.sync += r3_v.eq(r2_v - r2_vsh)
+            with m.Default():
+                m.d.sync += r3_v.eq(r2_v)
+        # stage 4: floor at v_min (also the potential kept while refractory)
         r4_v = Signal(signed(P))
-        r4_refr = Signal(cfg.refractory_bits)
-        r4_hist = Signal(D)
-        r4_fire = Signal()
-        m.d.sync += [
-            r4_v.eq(new_v), r4_refr.eq(new_refr), r4_fire.eq(fire),
-            r4_hist.eq(Cat(fire, r3_hist[:-1]) if D > 1 else fire),
-        ]
+        m.d.sync += r4_v.eq(Mux(r3_v < vmin[3], vmin[3], r3_v))
+        # stage 5: the exact sum v + bias + acc
+        r5_v = Signal(signed(P))
+        r5_total = Signal(signed(sw))
+        m.d.sync += [r5_v.eq(r4_v), r5_total.eq(r4_v + ba[4])]
+        # stage 6: saturate
+        r6_v = Signal(signed(P))
+        r6_sat = Signal(signed(P))
+        m.d.sync += [r6_v.eq(r5_v), r6_sat.eq(Mux(r5_total > hi, hi, Mux(r5_total < lo, lo, r5_total)))]
+        # stage 7: fire, reset, refractory, history
+        active = Signal()
+        m.d.comb += active.eq(refr[6] == 0)
+        diff = Signal(signed(P + 1))
+        m.d.comb += diff.eq(r6_sat - th[6])
+        fire = Signal()
+        m.d.comb += fire.eq(active & touch[6] & (diff >= 0))
+        r7_v = Signal(signed(P))
+        r7_refr = Signal(cfg.refractory_bits)
+        r7_hist = Signal(D)
+        r7_fire = Signal()
+        with m.If(~active):
+            m.d.sync += [r7_v.eq(r6_v), r7_refr.eq(refr[6] - 1)]
+        with m.Elif(fire):
+            m.d.sync += [r7_v.eq(Mux(rst[6], diff, 0)), r7_refr.eq(rp[6])]
+        with m.Else():
+            m.d.sync += [r7_v.eq(r6_sat), r7_refr.eq(0)]
+        m.d.sync += [r7_fire.eq(fire), r7_hist.eq(Cat(fire, hist[6][:-1]) if D > 1 else fire)]
+        r7_queue = Signal()  # history != 0 after the shift (precomputed off the write path)
+        m.d.sync += r7_queue.eq(fire | ((hist[6][:-1] != 0) if D > 1 else 0))
+        # stage 8: write back the registered results of stage 7, queue, spike
+        wb = vs[NP_STAGES]
+        wb_n = ns[NP_STAGES]
 
         # ---------------------------------------------------------------- port muxing
         # params / state / acc read ports: neuron pass address by default; delivery reads
@@ -368,13 +405,13 @@ class SpikingCore(wiring.Component):
             m.d.comb += acc_r.addr.eq(accu.rd_addr)
 
         clearing = Signal()
-        # v4 (neuron pass) and clearing never overlap; keep the spike/queue writes off the
+        # wb (neuron pass) and clearing never overlap; keep the spike/queue writes off the
         # command-decode paths for timing
-        with m.If(v4):
+        with m.If(wb):
             m.d.comb += [
-                state_w.en.eq(1), state_w.addr.eq(n4),
-                state_w.data.v.eq(r4_v), state_w.data.refr.eq(r4_refr), state_w.data.hist.eq(r4_hist),
-                acc_w.en.eq(1), acc_w.addr.eq(n4), acc_w.data.eq(0),
+                state_w.en.eq(1), state_w.addr.eq(wb_n),
+                state_w.data.v.eq(r7_v), state_w.data.refr.eq(r7_refr), state_w.data.hist.eq(r7_hist),
+                acc_w.en.eq(1), acc_w.addr.eq(wb_n), acc_w.data.eq(0),
             ]
         with m.Elif(clearing):
             m.d.comb += [
@@ -386,51 +423,69 @@ class SpikingCore(wiring.Component):
                 acc_w.en.eq(accu.wr_en), acc_w.addr.eq(accu.wr_addr), acc_w.data.eq(accu.wr_data),
             ]
         m.d.comb += [
-            queue_w.en.eq(v4 & (r4_hist != 0)), queue_w.addr.eq(q_wr), queue_w.data.eq(n4),
-            out_fifo.w_en.eq(v4 & r4_fire), out_fifo.w_data.eq(Cat(n4, t)),
+            queue_w.en.eq(wb & r7_queue), queue_w.addr.eq(q_wr), queue_w.data.eq(wb_n),
+            sp_push.eq(wb & r7_fire), sp_data.eq(Cat(wb_n, t)),
         ]
-        with m.If(v4 & (r4_hist != 0)):
+        with m.If(wb & r7_queue):
             m.d.sync += q_wr.eq(q_wr + 1)
 
         # accumulator unit input: synapse events while delivering, INPUT commands when idle
         with m.If(s_valid):
             m.d.comb += [accu.valid.eq(1), accu.addr.eq(ev.post), accu.value.eq(ev.weight)]
 
+        # command input register with pre-decoded flags: the decode (opcode, region and
+        # range compares) ends in FFs, so the FSM, memory ports and counters start from
+        # registers. ``ready`` stays high while the register is empty or being consumed.
+        c_valid = Signal()
+        c_wp, c_wi, c_ws, c_inp, c_run, c_clr, c_err = (Signal(name=f"c_{k}") for k in
+                                                          ("wp", "wi", "ws", "inp", "run", "clr", "err"))
+        c_addr = Signal(ob)
+        c_data = Signal.like(cmd.data)
+        consume = Signal()
+        m.d.comb += self.cmd.ready.eq(~c_valid | consume)
+        with m.If(self.cmd.ready):
+            is_write = cmd.op == Opcode.WRITE
+            wp = is_write & (region == int(Region.PARAMS)) & (offset < N)
+            wi = is_write & (region == int(Region.INDEX)) & (offset < cfg.index_depth)
+            ws = is_write & (region == int(Region.SYNAPSES)) & (offset < cfg.n_synapses)
+            inp = (cmd.op == Opcode.INPUT) & (cmd.addr < N)
+            known = ((cmd.op == Opcode.NOP) | (cmd.op == Opcode.RUN) | (cmd.op == Opcode.CLEAR)
+                     | (cmd.op == Opcode.INPUT) | is_write)
+            m.d.sync += [
+                c_valid.eq(self.cmd.valid),
+                c_wp.eq(wp), c_wi.eq(wi), c_ws.eq(ws), c_inp.eq(inp),
+                c_run.eq((cmd.op == Opcode.RUN) & (cmd.data != 0)),
+                c_clr.eq(cmd.op == Opcode.CLEAR),
+                c_err.eq(~known | (is_write & ~wp & ~wi & ~ws) | ((cmd.op == Opcode.INPUT) & ~inp)),
+                c_addr.eq(cmd.addr[:ob]), c_data.eq(cmd.data),
+            ]
+        c_in_value = Signal(signed(cfg.input_bits))
+        m.d.comb += c_in_value.eq(c_data[:cfg.input_bits])
+        m.d.comb += [
+            params_w.en.eq(consume & c_wp), params_w.addr.eq(c_addr), params_w.data.eq(c_data),
+            index_w.en.eq(consume & c_wi), index_w.addr.eq(c_addr), index_w.data.eq(c_data),
+            syn_w.en.eq(consume & c_ws), syn_w.addr.eq(c_addr), syn_w.data.eq(c_data),
+        ]
+
         # ---------------------------------------------------------------- control FSM
         running = Signal()
-        m.d.comb += self.busy.eq(running | out_fifo.r_rdy)
+        m.d.comb += self.busy.eq(running | c_valid | (sp_level != 0) | o_valid)
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    with m.If(cmd.op == Opcode.NOP):
-                        pass
-                    with m.Elif(cmd.op == Opcode.WRITE):
-                        with m.If((region == int(Region.PARAMS)) & (offset < N)):
-                            m.d.comb += [params_w.en.eq(1), params_w.addr.eq(offset), params_w.data.eq(cmd.data)]
-                        with m.Elif((region == int(Region.INDEX)) & (offset < cfg.index_depth)):
-                            m.d.comb += [index_w.en.eq(1), index_w.addr.eq(offset), index_w.data.eq(cmd.data)]
-                        with m.Elif((region == int(Region.SYNAPSES)) & (offset < cfg.n_synapses)):
-                            m.d.comb += [syn_w.en.eq(1), syn_w.addr.eq(offset), syn_w.data.eq(cmd.data)]
-                        with m.Else():
-                            m.d.comb += err_inc.eq(1)
-                    with m.Elif(cmd.op == Opcode.INPUT):
-                        with m.If(cmd.addr < N):
-                            m.d.comb += [accu.valid.eq(1), accu.addr.eq(cmd.addr), accu.value.eq(in_value)]
-                        with m.Else():
-                            m.d.comb += err_inc.eq(1)
-                    with m.Elif(cmd.op == Opcode.RUN):
-                        with m.If(cmd.data != 0):
-                            m.d.sync += steps_left.eq(cmd.data)
-                            m.next = "DELIVER"
-                    with m.Elif(cmd.op == Opcode.CLEAR):
+                m.d.comb += consume.eq(c_valid)
+                with m.If(c_valid):
+                    m.d.comb += err_inc.eq(c_err)
+                    with m.If(c_inp):
+                        m.d.comb += [accu.valid.eq(1), accu.addr.eq(c_addr), accu.value.eq(c_in_value)]
+                    with m.If(c_run):
+                        m.d.sync += steps_left.eq(c_data)
+                        m.next = "DELIVER"
+                    with m.If(c_clr):
                         m.d.sync += clr_n.eq(0)
                         m.next = "CLEAR"
-                    with m.Else():
-                        m.d.comb += err_inc.eq(1)
             with m.State("CLEAR"):
                 # let in-flight INPUT events land first, then overwrite everything
                 with m.If(accu.idle):
@@ -446,7 +501,7 @@ class SpikingCore(wiring.Component):
                     m.next = "NEURON"
             with m.State("NEURON"):
                 m.d.comb += [running.eq(1), np_run.eq(1)]
-                with m.If((np_n == N) & ~v1 & ~v2 & ~v3 & ~v4):
+                with m.If((np_n == N) & (inflight == 0)):
                     m.d.sync += [t.eq(t + 1), steps_left.eq(steps_left - 1)]
                     with m.If(steps_left == 1):
                         m.next = "IDLE"

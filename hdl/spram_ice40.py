@@ -94,12 +94,15 @@ class SPRAMMemory(Elaboratable):
         row_bits = 14
         addr = Signal(self._abits)
         m.d.comb += addr.eq(Mux(wr.en, wr.addr, rd.addr))
-        slot = addr[:sb] if sb else Const(0, 1)
         row = addr[sb:sb + row_bits]
-        bank = addr[sb + row_bits:] if self.banks > 1 else Const(0, 1)
+        # the write slot / bank come from the write address alone (keeps the read address
+        # off the data-in and write-enable paths); the read side registers its own
+        slot = wr.addr[:sb] if sb else Const(0, 1)
+        bank = wr.addr[sb + row_bits:] if self.banks > 1 else Const(0, 1)
         rd_slot = Signal(max(1, sb))
         rd_bank = Signal(max(1, (self.banks - 1).bit_length()))
-        m.d.sync += [rd_slot.eq(slot), rd_bank.eq(bank)]
+        m.d.sync += [rd_slot.eq(rd.addr[:sb] if sb else 0),
+                     rd_bank.eq(rd.addr[sb + row_bits:] if self.banks > 1 else 0)]
 
         total = self.lanes * SPRAM_WIDTH
         wdata = Signal(total)
