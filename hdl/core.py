@@ -15,8 +15,8 @@ Blocks
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import fifo, stream, wiring
+from amaranth.hdl import Array, Cat, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import CoreConfig
@@ -34,7 +34,35 @@ from .image import (
 from .protocol import Opcode, command_layout, spike_layout
 from .spram import make_memory
 
-__all__ = ["AccumulatorUnit", "SpikingCore"]
+__all__ = ["AccumulatorUnit", "FFQueue", "SpikingCore"]
+
+
+class FFQueue(Elaboratable):
+    """A small FIFO in flip-flops (never inferred as block RAM), asynchronous read.
+
+    ``w_en``/``w_data`` push (the caller guarantees room), ``r_en`` pops when ``r_rdy``;
+    ``r_data`` is the head, ``level`` the number of entries.
+    """
+
+    def __init__(self, width: int, depth: int) -> None:
+        self.width, self.depth = width, depth
+        self.w_en, self.w_data = Signal(), Signal(width)
+        self.r_en, self.r_data, self.r_rdy = Signal(), Signal(width), Signal()
+        self.level = Signal(range(depth + 1))
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        ring = Array(Signal(self.width, name=f"slot{i}") for i in range(self.depth))
+        wp = Signal(range(self.depth))
+        rp = Signal(range(self.depth))
+        pop = Signal()
+        m.d.comb += [self.r_rdy.eq(self.level != 0), pop.eq(self.r_en & self.r_rdy), self.r_data.eq(ring[rp])]
+        with m.If(self.w_en):
+            m.d.sync += [ring[wp].eq(self.w_data), wp.eq(Mux(wp == self.depth - 1, 0, wp + 1))]
+        with m.If(pop):
+            m.d.sync += rp.eq(Mux(rp == self.depth - 1, 0, rp + 1))
+        m.d.sync += self.level.eq(self.level + self.w_en - pop)
+        return m
 
 
 class AccumulatorUnit(wiring.Component):
@@ -222,64 +250,107 @@ class SpikingCore(wiring.Component):
         offset = cmd.addr[:ob]
 
         # ---------------------------------------------------------------- delivery engine
-        # Stage G: pop a queued neuron, read its history, walk its set bits, read the index.
-        g_state = Signal(2)  # 0 fetch, 1 wait queue data, 2 wait state data, 3 walk
-        g_n = Signal(nb)
-        g_pend = Signal(D)
+        # Three decoupled, fully pipelined stages, each 1 item per clock, joined by FIFOs in
+        # FFs with registered credit (``room``: a lower bound of the free places minus the
+        # items in flight towards the FIFO, so a FIFO never overflows):
+        #   fetcher  queue[q_rd] -> state[n].hist -> (n, hist, rest, last) into nh_fifo
+        #   walker   one set history bit j per clock -> index[(n << Db) | j] -> seg_fifo
+        #   streamer (below) one synapse per clock from the segment starts in seg_fifo
         deliver = Signal()  # high in the DELIVER state
-        idx_inflight = Signal()
-        m.submodules.seg_fifo = seg_fifo = fifo.SyncFIFO(width=cfg.syn_addr_bits, depth=4)
 
-        lowest = Signal(db)
-        for j in reversed(range(D)):
-            with m.If(g_pend[j]):
-                m.d.comb += lowest.eq(j)
+        def credit(depth: int, level: Value, pending: Value, name: str) -> Signal:
+            # counts an issue this cycle as if it happened (keeps the issue logic off the sum)
+            room = Signal(range(-depth - 4, depth + 1), name=f"{name}_room")
+            m.d.sync += room.eq(depth - 1 - level - pending)
+            return room
 
-        issue_idx = Signal()
-        m.d.sync += idx_inflight.eq(issue_idx)
-        with m.If(idx_inflight & index_r.data.valid):
-            m.d.comb += [seg_fifo.w_en.eq(1), seg_fifo.w_data.eq(index_r.data.start)]
-        m.d.comb += index_r.addr.eq(Cat(lowest, g_n))
+        # fetcher: f1 queue data -> state address; f2 history on the state port; f3 registered
+        NH_DEPTH = 6
+        nh_w = nb + 2 * D + 1
+        m.submodules.nh_fifo = nh_fifo = FFQueue(nh_w, NH_DEPTH)
+        f_issue = Signal()
+        f1, f2, f3 = Signal(), Signal(), Signal()
+        f2_n, f3_n = Signal(nb), Signal(nb)
+        f3_hist = Signal(D)
+        nh_room = credit(NH_DEPTH, nh_fifo.level, f1 + f2 + f3, "nh")
         m.d.comb += queue_r.addr.eq(q_rd)
+        m.d.comb += f_issue.eq(deliver & (q_rd != q_wr) & (nh_room >= 1))
+        with m.If(f_issue):
+            m.d.sync += q_rd.eq(q_rd + 1)
+        m.d.sync += [f1.eq(f_issue), f2.eq(f1), f2_n.eq(queue_r.data), f3.eq(f2), f3_n.eq(f2_n),
+                     f3_hist.eq(state_r.data.hist)]
+        f3_rest = Signal(D)
+        m.d.comb += f3_rest.eq(f3_hist & (f3_hist - 1))
+        m.d.comb += [nh_fifo.w_en.eq(f3 & (f3_hist != 0)), nh_fifo.w_data.eq(Cat(f3_n, f3_hist, f3_rest, f3_rest == 0))]
+
+        # walker: pend (bits still to walk), rest = pend minus its lowest bit (so the lowest
+        # bit is pend ^ rest: no carry chain on the index path), w_last = (rest == 0)
+        SEG_DEPTH = 8
+        m.submodules.seg_fifo = seg_fifo = FFQueue(cfg.syn_addr_bits, SEG_DEPTH)
+        w_n = Signal(nb)
+        w_pend = Signal(D)
+        w_rest = Signal(D)
+        w_has = Signal()
+        w_last = Signal()
+        i_req = Signal()  # index read address registered
+        i_addr = Signal(nb + db)
+        i_data = Signal()  # index data on the port
+        w_issue = Signal()
+        # seg_fifo's head is held in a register (sh_*), so the streamer's address mux starts at FFs
+        sh_valid = Signal()
+        sh_start = Signal(cfg.syn_addr_bits)
+        seg_room = credit(SEG_DEPTH + 1, seg_fifo.level + sh_valid, i_req + i_data, "seg")
+        m.d.comb += w_issue.eq(w_has & (seg_room >= 1))
+        low = Signal(D)
+        m.d.comb += low.eq(w_pend ^ w_rest)
+        j = Signal(db)
+        m.d.comb += j.eq(Cat(*(Cat(*(low[k] for k in range(D) if (k >> b) & 1)).any() for b in range(db))))
+        nxt = Signal(D)
+        m.d.comb += nxt.eq(w_rest & (w_rest - 1))
+        m.d.sync += [i_req.eq(w_issue), i_data.eq(i_req)]
+        with m.If(w_issue):
+            m.d.sync += [i_addr.eq(Cat(j, w_n)), w_pend.eq(w_rest), w_rest.eq(nxt),
+                         w_has.eq(~w_last), w_last.eq(nxt == 0)]
+        load = Signal()
+        m.d.comb += load.eq((~w_has | (w_issue & w_last)) & nh_fifo.r_rdy)
+        head = nh_fifo.r_data
+        with m.If(load):
+            m.d.comb += nh_fifo.r_en.eq(1)
+            m.d.sync += [w_n.eq(head[:nb]), w_pend.eq(head[nb:nb + D]), w_rest.eq(head[nb + D:nb + 2 * D]),
+                         w_last.eq(head[nb + 2 * D]), w_has.eq(1)]
+        m.d.comb += index_r.addr.eq(i_addr)
+        with m.If(i_data & index_r.data.valid):
+            m.d.comb += [seg_fifo.w_en.eq(1), seg_fifo.w_data.eq(index_r.data.start)]
 
         g_busy = Signal()
-        m.d.comb += g_busy.eq((g_state != 0) | (q_rd != q_wr))
-        with m.If(deliver):
-            with m.Switch(g_state):
-                with m.Case(0):
-                    with m.If(q_rd != q_wr):
-                        m.d.sync += g_state.eq(1)
-                with m.Case(1):
-                    m.d.sync += [g_n.eq(queue_r.data), g_state.eq(2), q_rd.eq(q_rd + 1)]
-                with m.Case(2):
-                    m.d.sync += [g_pend.eq(state_r.data.hist), g_state.eq(3)]
-                with m.Case(3):
-                    with m.If(g_pend == 0):
-                        m.d.sync += g_state.eq(0)
-                    with m.Elif(seg_fifo.level + idx_inflight < seg_fifo.depth):
-                        m.d.comb += issue_idx.eq(1)
-                        m.d.sync += g_pend.eq(g_pend & (g_pend - 1))
+        m.d.comb += g_busy.eq((q_rd != q_wr) | f1 | f2 | f3 | nh_fifo.r_rdy | w_has | i_req | i_data)
 
         # Streamer: one synapse per clock; the next address is chosen from the word just read.
         s_valid = Signal()
         s_addr = Signal(cfg.syn_addr_bits)
         next_addr = Signal(cfg.syn_addr_bits)
         issue_syn = Signal()
+        sh_take = Signal()
         ev = syn_r.data
         take_next = ~s_valid | ev.last
         with m.If(deliver):
             with m.If(take_next):
-                with m.If(seg_fifo.r_rdy):
-                    m.d.comb += [next_addr.eq(seg_fifo.r_data), seg_fifo.r_en.eq(1), issue_syn.eq(1)]
+                with m.If(sh_valid):
+                    m.d.comb += [next_addr.eq(sh_start), sh_take.eq(1), issue_syn.eq(1)]
             with m.Else():
                 m.d.comb += [next_addr.eq(s_addr + 1), issue_syn.eq(1)]
+        with m.If((~sh_valid | sh_take) & seg_fifo.r_rdy):
+            m.d.comb += seg_fifo.r_en.eq(1)
+            m.d.sync += [sh_valid.eq(1), sh_start.eq(seg_fifo.r_data)]
+        with m.Elif(sh_take):
+            m.d.sync += sh_valid.eq(0)
         m.d.comb += syn_r.addr.eq(next_addr)
         m.d.sync += [s_valid.eq(issue_syn), s_addr.eq(next_addr)]
         with m.If(s_valid):
             m.d.sync += events.eq(events + 1)
 
         deliver_done = Signal()
-        m.d.comb += deliver_done.eq(~g_busy & ~idx_inflight & ~seg_fifo.r_rdy & ~s_valid & accu.idle)
+        m.d.comb += deliver_done.eq(~g_busy & ~seg_fifo.r_rdy & ~sh_valid & ~s_valid & accu.idle)
 
         # ---------------------------------------------------------------- neuron pass
         # 1 neuron/clock, 8 register stages: (1) memory outputs; (2) v >> k, bias + acc;
@@ -473,6 +544,19 @@ class SpikingCore(wiring.Component):
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
 
+        # steps_left - 1 and steps_left == 1, registered in two halves (valid two cycles after
+        # steps_left changes; a step takes far longer), so the wide decrement is never critical
+        sw_ = len(steps_left)
+        half = (sw_ + 1) // 2
+        sl_lo = Signal(half + 1)
+        sl_m1 = Signal(sw_)
+        sl_last = Signal()
+        m.d.sync += [
+            sl_lo.eq(steps_left[:half] - 1),
+            sl_m1.eq(Cat(sl_lo[:half], steps_left[half:] - sl_lo[half])),
+            sl_last.eq(steps_left == 1),
+        ]
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += consume.eq(c_valid)
@@ -502,8 +586,8 @@ class SpikingCore(wiring.Component):
             with m.State("NEURON"):
                 m.d.comb += [running.eq(1), np_run.eq(1)]
                 with m.If((np_n == N) & (inflight == 0)):
-                    m.d.sync += [t.eq(t + 1), steps_left.eq(steps_left - 1)]
-                    with m.If(steps_left == 1):
+                    m.d.sync += [t.eq(t + 1), steps_left.eq(sl_m1)]
+                    with m.If(sl_last):
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "DELIVER"
