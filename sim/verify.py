@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amaranth.hdl import Elaboratable
+
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.hdl.core import SpikingCore
 from spikeforge.hdl.driver import collect_result, load_commands, run_commands
@@ -98,6 +100,7 @@ class VerifyReport:
     run_seconds: float = 0.0
     build_cached: bool = False
     waves: str | None = None
+    target: str = "rtl"
 
     @property
     def ok(self) -> bool:
@@ -111,9 +114,12 @@ class VerifyReport:
         """Human summary: counts, and the first divergence when there is one."""
         n_ok = sum(c.ok for c in self.cases)
         spikes = sum(c.spikes for c in self.cases)
+        where = "" if self.target == "rtl" else f" [{self.target}]"
+        what = "RTL" if self.target == "rtl" else "Verilator"
         lines = [
-            f"verify on core '{self.config}': {n_ok}/{len(self.cases)} cases match the reference "
-            f"spike for spike ({spikes} spikes compared; RTL compile {self.compile_seconds:.1f} s"
+            f"verify on core '{self.config}'{where}: {n_ok}/{len(self.cases)} cases match the "
+            f"reference spike for spike ({spikes} spikes compared; {what} compile "
+            f"{self.compile_seconds:.1f} s"
             f"{' cached' if self.build_cached else ''}, run {self.run_seconds:.1f} s)"
         ]
         for c in self.failures[:1]:
@@ -128,6 +134,7 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
+            "target": self.target,
             "ok": self.ok,
             "cases": [c.to_dict() for c in self.cases],
             "compile_seconds": self.compile_seconds,
@@ -169,6 +176,11 @@ def verify_cases(
     waves: Path | None = None,
     timeout: float = 1800.0,
     progress: Callable[[str], None] | None = None,
+    design: Elaboratable | str | Path | None = None,
+    extra_sources: Sequence[Path] = (),
+    build_args: Sequence[str] = (),
+    public_depth: int | None = None,
+    target: str = "rtl",
 ) -> VerifyReport:
     """Run every case on the Verilator RTL and compare it with the reference model.
 
@@ -193,12 +205,28 @@ def verify_cases(
         Wall-clock limit of the simulator session in seconds.
     progress
         Called with a short message as stages start (the CLI prints it).
+    design
+        What Verilator simulates instead of the behavioural ``SpikingCore(config)``: an
+        Amaranth component, Verilog text or a Verilog file whose top module is
+        :data:`TOPLEVEL` and which implements ``config`` (e.g. the iCE40-primitive RTL or
+        the post-synthesis netlist of :mod:`spikeforge.sim.gatelevel`).
+    extra_sources
+        More Verilog files for Verilator (e.g. vendor primitive models).
+    build_args
+        Extra Verilator arguments.
+    public_depth
+        Module levels whose signals cocotb can see (``None``: all; the testbench needs 1).
+    target
+        Name of the simulated rung (``"rtl"``, ``"ice40-rtl"``, ``"ice40-netlist"``, ...): it
+        labels the report and is the ``rung`` of a case the simulation got wrong.
 
     Raises
     ------
     ImageError
         If a case does not fit ``config``.
     """
+    if not isinstance(target, str) or not target:
+        raise ValueError(f"target = {target!r}; give a non-empty rung name such as 'rtl'")
     say = progress or (lambda msg: log.info("%s", msg))
     rng = random.Random(seed)
     report = VerifyReport(config=config.name)
@@ -228,9 +256,10 @@ def verify_cases(
         if model != expected:
             report.cases.append(CaseReport(case.name, case.steps, len(expected.spike_times), False,
                                            "image-model", first_divergence(expected, model)))
-    say(f"running {len(prepared)} cases on the Verilator RTL of core '{config.name}'")
+    label = "the Verilator RTL" if design is None else f"the Verilator model ({target})"
+    say(f"running {len(prepared)} cases on {label} of core '{config.name}'")
     res = run_cocotb(
-        SpikingCore(config),
+        SpikingCore(config) if design is None else design,
         TOPLEVEL,
         Path(__file__).with_name("tb_core.py"),
         build_dir=build_dir,
@@ -238,7 +267,11 @@ def verify_cases(
         waves=waves,
         timeout=timeout,
         testcase="core_jobs",
+        build_args=tuple(build_args),
+        extra_sources=tuple(extra_sources),
+        public_depth=public_depth,
     )
+    report.target = target
     report.compile_seconds = res.compile_seconds
     report.run_seconds = res.run_seconds
     report.build_cached = res.build_cached
@@ -250,7 +283,7 @@ def verify_cases(
             continue
         cr = CaseReport(case.name, case.steps, len(expected.spike_times), False)
         if idx >= len(results):
-            cr.rung = "rtl"
+            cr.rung = target
             cr.detail = "the simulator stopped before this case (see the log: " + str(res.log) + ")"
             report.cases.append(cr)
             continue
@@ -264,7 +297,7 @@ def verify_cases(
             got = collect_result(image, beats, case.steps)
             div = first_divergence(expected, got)
             if div is not None:
-                cr.rung, cr.divergence = "rtl", div
+                cr.rung, cr.divergence = target, div
             elif out["timestep"] != case.steps:
                 cr.rung = "counters"
                 cr.detail = f"timestep counter = {out['timestep']}, expected {case.steps}"
@@ -273,7 +306,7 @@ def verify_cases(
         report.cases.append(cr)
     if not res.passed and report.ok:
         # The testbench itself failed (exception in cocotb) although every case compared equal.
-        report.cases.append(CaseReport("testbench", 0, 0, False, "rtl", None, res.summary()))
+        report.cases.append(CaseReport("testbench", 0, 0, False, target, None, res.summary()))
     return report
 
 

@@ -75,7 +75,9 @@ examples:
   spikeforge verify                              # 20 random networks + edge cases on 'tiny'
   spikeforge verify --random 200 --seed 7 --config small --pressure
   spikeforge verify --network net.json --inputs in.json --steps 200 --waves run.vcd
-  spikeforge verify --network tennlab_net.json --format tennlab --config up5k"""
+  spikeforge verify --network tennlab_net.json --format tennlab --config up5k
+  spikeforge verify --target ice40-rtl --config up5k      # SPRAM primitives + yosys models
+  spikeforge verify --target ice40-netlist --random 5     # post-synth_ice40 netlist (slow)"""
 
 
 def add_verify_parser(sub: argparse._SubParsersAction) -> None:
@@ -100,6 +102,12 @@ def add_verify_parser(sub: argparse._SubParsersAction) -> None:
                     help="random command beats sent before each case (default: 16; 0 = none)")
     vp.add_argument("--pressure", action="store_true",
                     help="toggle the command stream's valid and the spike stream's ready at random")
+    vp.add_argument("--target", choices=("rtl", "ice40-rtl", "ice40-netlist"), default="rtl",
+                    help="what Verilator simulates: the behavioural RTL (default); 'ice40-rtl': the "
+                         "core elaborated for iCE40 (SB_SPRAM256KA instances) on yosys's iCE40 "
+                         "cell models; 'ice40-netlist': the yosys synth_ice40 netlist (LUTs, "
+                         "SB_RAM40_4K, SPRAM) on the same models. Default config for the iCE40 "
+                         "targets: 'up5k-n256' (up5k's SPRAM mapping, 256 neurons)")
     vp.add_argument("--waves", metavar="FILE", help="write a VCD waveform of the session")
     vp.add_argument("--json", action="store_true", help="print the full report as JSON")
     vp.add_argument("--build-dir", metavar="DIR", default=None,
@@ -145,11 +153,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.network}: the network has non-integer parameters; quantize it first")
         ins = _load_inputs(args.inputs) if args.inputs else random_inputs(args.seed, net, args.steps)
         user.append(Case(Path(args.network).name, net, ins, args.steps))
-    cfg = resolve_config(args.config) if args.config else (_pick_config([c.network for c in user]) if user else None)
+    cfg = resolve_config(args.config) if args.config else (
+        _pick_config([c.network for c in user]) if user and args.target == "rtl" else None)
+    if cfg is None and args.target != "rtl":
+        from spikeforge.sim.gatelevel import ice40_test_config
+
+        cfg = ice40_test_config()
     if cfg is None:
         from spikeforge.hdl.config import PRESETS
 
         cfg = PRESETS["tiny"]
+    if args.target != "rtl" and not cfg.spram:
+        sys.stderr.write(f"spikeforge: warning: core '{cfg.name}' maps no memory to SPRAM, so "
+                         f"--target {args.target} checks no SB_SPRAM256KA; use --config up5k\n")
     cases = list(user)
     n_syn = min(cfg.n_synapses, 3 * cfg.n_neurons)
     for k in range(n_random):
@@ -163,11 +179,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ValueError("nothing to verify: give --network, --random N > 0, or drop --no-edge-cases")
     build_dir = Path(args.build_dir).resolve() if args.build_dir else default_build_dir()
     try:
-        report = verify_cases(
-            cases, cfg, build_dir=build_dir / "verify", garbage=args.garbage, pressure=args.pressure,
-            seed=args.seed, waves=Path(args.waves).resolve() if args.waves else None,
-            progress=lambda msg: sys.stderr.write(f"spikeforge: {msg}\n"),
-        )
+        if args.target == "rtl":
+            report = verify_cases(
+                cases, cfg, build_dir=build_dir / "verify", garbage=args.garbage, pressure=args.pressure,
+                seed=args.seed, waves=Path(args.waves).resolve() if args.waves else None,
+                progress=lambda msg: sys.stderr.write(f"spikeforge: {msg}\n"),
+            )
+        else:
+            from spikeforge.sim.gatelevel import verify_target
+
+            report = verify_target(
+                cases, cfg, args.target, build_dir=build_dir / "verify", garbage=args.garbage,
+                pressure=args.pressure, seed=args.seed,
+                waves=Path(args.waves).resolve() if args.waves else None,
+                progress=lambda msg: sys.stderr.write(f"spikeforge: {msg}\n"),
+            )
     except ImageError as e:
         raise ValueError(str(e)) from None
     if args.json:
