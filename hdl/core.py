@@ -256,7 +256,7 @@ class SpikingCore(wiring.Component):
         #   fetcher  queue[q_rd] -> state[n].hist -> (n, hist, rest, last) into nh_fifo
         #   walker   one set history bit j per clock -> index[(n << Db) | j] -> seg_fifo
         #   streamer (below) one synapse per clock from the segment starts in seg_fifo
-        deliver = Signal()  # high in the DELIVER state
+        deliver = Signal()  # high in the DELIVER state (a register, set on the transitions)
 
         def credit(depth: int, level: Value, pending: Value, name: str) -> Signal:
             # counts an issue this cycle as if it happened (keeps the issue logic off the sum)
@@ -333,12 +333,12 @@ class SpikingCore(wiring.Component):
         sh_take = Signal()
         ev = syn_r.data
         take_next = ~s_valid | ev.last
-        with m.If(deliver):
-            with m.If(take_next):
-                with m.If(sh_valid):
-                    m.d.comb += [next_addr.eq(sh_start), sh_take.eq(1), issue_syn.eq(1)]
-            with m.Else():
-                m.d.comb += [next_addr.eq(s_addr + 1), issue_syn.eq(1)]
+        # (not gated by the FSM: segments only exist while delivering)
+        with m.If(take_next):
+            with m.If(sh_valid):
+                m.d.comb += [next_addr.eq(sh_start), sh_take.eq(1), issue_syn.eq(1)]
+        with m.Else():
+            m.d.comb += [next_addr.eq(s_addr + 1), issue_syn.eq(1)]
         with m.If((~sh_valid | sh_take) & seg_fifo.r_rdy):
             m.d.comb += seg_fifo.r_en.eq(1)
             m.d.sync += [sh_valid.eq(1), sh_start.eq(seg_fifo.r_data)]
@@ -350,7 +350,8 @@ class SpikingCore(wiring.Component):
             m.d.sync += events.eq(events + 1)
 
         deliver_done = Signal()
-        m.d.comb += deliver_done.eq(~g_busy & ~seg_fifo.r_rdy & ~sh_valid & ~s_valid & accu.idle)
+        # registered (one cycle late): once everything has drained nothing can restart it
+        m.d.sync += deliver_done.eq(~g_busy & ~seg_fifo.r_rdy & ~sh_valid & ~s_valid & accu.idle)
 
         # ---------------------------------------------------------------- neuron pass
         # 1 neuron/clock, 8 register stages: (1) memory outputs; (2) v >> k, bias + acc;
@@ -565,7 +566,7 @@ class SpikingCore(wiring.Component):
                     with m.If(c_inp):
                         m.d.comb += [accu.valid.eq(1), accu.addr.eq(c_addr), accu.value.eq(c_in_value)]
                     with m.If(c_run):
-                        m.d.sync += steps_left.eq(c_data)
+                        m.d.sync += [steps_left.eq(c_data), deliver.eq(1)]
                         m.next = "DELIVER"
                     with m.If(c_clr):
                         m.d.sync += clr_n.eq(0)
@@ -579,9 +580,9 @@ class SpikingCore(wiring.Component):
                         m.d.sync += [t.eq(0), q_rd.eq(0), q_wr.eq(0)]
                         m.next = "IDLE"
             with m.State("DELIVER"):
-                m.d.comb += [running.eq(1), deliver.eq(1)]
+                m.d.comb += running.eq(1)
                 with m.If(deliver_done):
-                    m.d.sync += [np_n.eq(0), q_rd.eq(0), q_wr.eq(0)]
+                    m.d.sync += [np_n.eq(0), q_rd.eq(0), q_wr.eq(0), deliver.eq(0)]
                     m.next = "NEURON"
             with m.State("NEURON"):
                 m.d.comb += [running.eq(1), np_run.eq(1)]
@@ -590,6 +591,7 @@ class SpikingCore(wiring.Component):
                     with m.If(sl_last):
                         m.next = "IDLE"
                     with m.Else():
+                        m.d.sync += deliver.eq(1)
                         m.next = "DELIVER"
         return m
 
