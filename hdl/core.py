@@ -9,8 +9,9 @@ Blocks
     1-event-per-clock read-modify-write of the per-neuron accumulator (``acc += value``,
     ``touched = 1``) on a 1R+1W memory, with forwarding for back-to-back hits on one target.
 :class:`SpikingCore`
-    Command decoder, delivery engine (queue → history → segment index → synapse streamer →
-    accumulator unit) and the two-stage pipelined neuron pass.
+    Registered command decoder, delivery engine (queue bitmap scanner → history fetch →
+    history-bit walker → segment index → synapse streamer → accumulator unit, decoupled by
+    :class:`FFQueue` FIFOs with credit) and the 8-stage pipelined neuron pass.
 """
 
 from __future__ import annotations
@@ -188,7 +189,11 @@ class SpikingCore(wiring.Component):
         syn = make_memory(m, "synapses", cfg, layout(synapse_fields(cfg)), cfg.n_synapses, platform, self.emulate_spram)
         state = make_memory(m, "state", cfg, layout(state_fields(cfg)), N, platform, self.emulate_spram)
         acc = make_memory(m, "acc", cfg, layout(acc_fields(cfg)), N, platform, self.emulate_spram)
-        queue = make_memory(m, "queue", cfg, unsigned(nb), N, platform, self.emulate_spram)
+        # the delivery queue as a bitmap: bit n of word n // QW = neuron n has history ≠ 0
+        QB = min(4, nb)
+        QW = 1 << QB
+        NW = -(-N // QW)
+        queue = make_memory(m, "queue", cfg, unsigned(QW), NW, platform, self.emulate_spram)
 
         params_r, params_w = params.read_port(), params.write_port()
         index_r, index_w = index.read_port(), index.write_port()
@@ -212,8 +217,7 @@ class SpikingCore(wiring.Component):
                      self.errors.eq(errors)]
 
         steps_left = Signal(self.cmd.payload.data.shape())
-        q_wr = Signal(nb + 1)  # neurons queued by the last neuron pass
-        q_rd = Signal(nb + 1)
+        sc_w = Signal(range(NW + 1))  # next bitmap word to scan
         clr_n = Signal(nb + 1)
 
         # ---------------------------------------------------------------- spike output FIFO
@@ -253,7 +257,8 @@ class SpikingCore(wiring.Component):
         # Three decoupled, fully pipelined stages, each 1 item per clock, joined by FIFOs in
         # FFs with registered credit (``room``: a lower bound of the free places minus the
         # items in flight towards the FIFO, so a FIFO never overflows):
-        #   fetcher  queue[q_rd] -> state[n].hist -> (n, hist, rest, last) into nh_fifo
+        #   scanner  bitmap words -> word queue -> one queued neuron per clock
+        #   fetcher  state[n].hist -> (n, hist, rest, last) into nh_fifo
         #   walker   one set history bit j per clock -> index[(n << Db) | j] -> seg_fifo
         #   streamer (below) one synapse per clock from the segment starts in seg_fifo
         deliver = Signal()  # high in the DELIVER state (a register, set on the transitions)
@@ -264,24 +269,59 @@ class SpikingCore(wiring.Component):
             m.d.sync += room.eq(depth - 1 - level - pending)
             return room
 
-        # fetcher: f1 queue data -> state address; f2 history on the state port; f3 registered
+        # scanner: bitmap word reads (1/clk) into a 3-word queue; qb holds the word being
+        # split, qb_rest = qb minus its lowest bit (lowest = qb ^ qb_rest, as in the walker)
+        WQ_DEPTH = 3
+        wbits = max(1, nb - QB)
+        m.submodules.wq = wq = FFQueue(QW + wbits, WQ_DEPTH)
+        sc_inflight = Signal()
+        sc_base = Signal(wbits)
+        sc_issue = Signal()
+        wq_room = credit(WQ_DEPTH, wq.level, sc_inflight, "wq")
+        m.d.comb += [queue_r.addr.eq(sc_w), sc_issue.eq(deliver & (sc_w != NW) & (wq_room >= 1))]
+        with m.If(sc_issue):
+            m.d.sync += sc_w.eq(sc_w + 1)
+        m.d.sync += [sc_inflight.eq(sc_issue), sc_base.eq(sc_w)]
+        m.d.comb += [wq.w_en.eq(sc_inflight), wq.w_data.eq(Cat(queue_r.data, sc_base))]
+
         NH_DEPTH = 6
         nh_w = nb + 2 * D + 1
         m.submodules.nh_fifo = nh_fifo = FFQueue(nh_w, NH_DEPTH)
+        qb, qb_rest = Signal(QW), Signal(QW)
+        qb_base = Signal(wbits)
+        qb_has, qb_last = Signal(), Signal()
         f_issue = Signal()
         f1, f2, f3 = Signal(), Signal(), Signal()
-        f2_n, f3_n = Signal(nb), Signal(nb)
+        f1_n, f2_n, f3_n = Signal(nb), Signal(nb), Signal(nb)
         f3_hist = Signal(D)
+        f3_nz = Signal()
         nh_room = credit(NH_DEPTH, nh_fifo.level, f1 + f2 + f3, "nh")
-        m.d.comb += queue_r.addr.eq(q_rd)
-        m.d.comb += f_issue.eq(deliver & (q_rd != q_wr) & (nh_room >= 1))
+        m.d.comb += f_issue.eq(qb_has & (nh_room >= 1))
+        q_low = Signal(QW)
+        m.d.comb += q_low.eq(qb ^ qb_rest)
+        q_j = Signal(QB) if QB else Signal(1)
+        if QB:
+            m.d.comb += q_j.eq(Cat(*(Cat(*(q_low[k] for k in range(QW) if (k >> b) & 1)).any() for b in range(QB))))
+        q_nxt = Signal(QW)
+        m.d.comb += q_nxt.eq(qb_rest & (qb_rest - 1))
         with m.If(f_issue):
-            m.d.sync += q_rd.eq(q_rd + 1)
-        m.d.sync += [f1.eq(f_issue), f2.eq(f1), f2_n.eq(queue_r.data), f3.eq(f2), f3_n.eq(f2_n),
-                     f3_hist.eq(state_r.data.hist)]
+            m.d.sync += [f1_n.eq(Cat(q_j[:QB], qb_base)[:nb]), qb.eq(qb_rest), qb_rest.eq(q_nxt),
+                         qb_has.eq(~qb_last), qb_last.eq(q_nxt == 0)]
+        q_load = Signal()
+        m.d.comb += q_load.eq((~qb_has | (f_issue & qb_last)) & wq.r_rdy)
+        wq_bits = wq.r_data[:QW]
+        wq_rest = Signal(QW)
+        m.d.comb += wq_rest.eq(wq_bits & (wq_bits - 1))
+        with m.If(q_load):
+            m.d.comb += wq.r_en.eq(1)
+            m.d.sync += [qb.eq(wq_bits), qb_rest.eq(wq_rest), qb_has.eq(wq_bits != 0), qb_last.eq(wq_rest == 0),
+                         qb_base.eq(wq.r_data[QW:])]
+        # fetcher: f1 state address (registered n); f2 history on the state port; f3 registered
+        m.d.sync += [f1.eq(f_issue), f2.eq(f1), f2_n.eq(f1_n), f3.eq(f2), f3_n.eq(f2_n),
+                     f3_hist.eq(state_r.data.hist), f3_nz.eq(state_r.data.hist != 0)]
         f3_rest = Signal(D)
         m.d.comb += f3_rest.eq(f3_hist & (f3_hist - 1))
-        m.d.comb += [nh_fifo.w_en.eq(f3 & (f3_hist != 0)), nh_fifo.w_data.eq(Cat(f3_n, f3_hist, f3_rest, f3_rest == 0))]
+        m.d.comb += [nh_fifo.w_en.eq(f3 & f3_nz), nh_fifo.w_data.eq(Cat(f3_n, f3_hist, f3_rest, f3_rest == 0))]
 
         # walker: pend (bits still to walk), rest = pend minus its lowest bit (so the lowest
         # bit is pend ^ rest: no carry chain on the index path), w_last = (rest == 0)
@@ -323,7 +363,8 @@ class SpikingCore(wiring.Component):
             m.d.comb += [seg_fifo.w_en.eq(1), seg_fifo.w_data.eq(index_r.data.start)]
 
         g_busy = Signal()
-        m.d.comb += g_busy.eq((q_rd != q_wr) | f1 | f2 | f3 | nh_fifo.r_rdy | w_has | i_req | i_data)
+        m.d.comb += g_busy.eq((sc_w != NW) | sc_inflight | wq.r_rdy | qb_has | f1 | f2 | f3 | nh_fifo.r_rdy
+                              | w_has | i_req | i_data)
 
         # Streamer: one synapse per clock; the next address is chosen from the word just read.
         s_valid = Signal()
@@ -468,7 +509,7 @@ class SpikingCore(wiring.Component):
         # the state (history) of the neuron it walks; the accumulator unit owns acc otherwise.
         m.d.comb += params_r.addr.eq(np_n[:nb])
         with m.If(deliver):
-            m.d.comb += state_r.addr.eq(queue_r.data)
+            m.d.comb += state_r.addr.eq(f1_n)
         with m.Else():
             m.d.comb += state_r.addr.eq(np_n[:nb])
         with m.If(np_run):
@@ -494,12 +535,20 @@ class SpikingCore(wiring.Component):
             m.d.comb += [
                 acc_w.en.eq(accu.wr_en), acc_w.addr.eq(accu.wr_addr), acc_w.data.eq(accu.wr_data),
             ]
-        m.d.comb += [
-            queue_w.en.eq(wb & r7_queue), queue_w.addr.eq(q_wr), queue_w.data.eq(wb_n),
-            sp_push.eq(wb & r7_fire), sp_data.eq(Cat(wb_n, t)),
-        ]
-        with m.If(wb & r7_queue):
-            m.d.sync += q_wr.eq(q_wr + 1)
+        m.d.comb += [sp_push.eq(wb & r7_fire), sp_data.eq(Cat(wb_n, t))]
+        # bitmap writer: the pass visits n in order; collect a word's bits, write it on its
+        # last neuron (or neuron N - 1); CLEAR zeroes every word
+        qacc = Signal(QW)
+        q_word = Signal(QW)
+        q_pos = wb_n[:QB] if QB else 0
+        m.d.comb += q_word.eq(qacc | Mux(r7_queue, (1 << q_pos) if QB else 1, 0))
+        q_end = Signal()
+        m.d.comb += q_end.eq(((q_pos == QW - 1) if QB else 1) | (wb_n == N - 1))
+        with m.If(wb):
+            m.d.sync += qacc.eq(Mux(q_end, 0, q_word))
+            m.d.comb += [queue_w.en.eq(q_end), queue_w.addr.eq(wb_n[QB:]), queue_w.data.eq(q_word)]
+        with m.Elif(clearing):
+            m.d.comb += [queue_w.en.eq(1), queue_w.addr.eq(clr_n[QB:nb]), queue_w.data.eq(0)]
 
         # accumulator unit input: synapse events while delivering, INPUT commands when idle
         with m.If(s_valid):
@@ -558,6 +607,10 @@ class SpikingCore(wiring.Component):
             sl_last.eq(steps_left == 1),
         ]
 
+        # end of the neuron pass, registered (once true it stays true until the FSM leaves)
+        np_done = Signal()
+        m.d.sync += np_done.eq(np_run & (np_n == N) & (inflight == 0))
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += consume.eq(c_valid)
@@ -577,16 +630,16 @@ class SpikingCore(wiring.Component):
                     m.d.comb += clearing.eq(1)
                     m.d.sync += clr_n.eq(clr_n + 1)
                     with m.If(clr_n == N - 1):
-                        m.d.sync += [t.eq(0), q_rd.eq(0), q_wr.eq(0)]
+                        m.d.sync += [t.eq(0), sc_w.eq(0)]
                         m.next = "IDLE"
             with m.State("DELIVER"):
                 m.d.comb += running.eq(1)
                 with m.If(deliver_done):
-                    m.d.sync += [np_n.eq(0), q_rd.eq(0), q_wr.eq(0), deliver.eq(0)]
+                    m.d.sync += [np_n.eq(0), sc_w.eq(0), deliver.eq(0)]
                     m.next = "NEURON"
             with m.State("NEURON"):
                 m.d.comb += [running.eq(1), np_run.eq(1)]
-                with m.If((np_n == N) & (inflight == 0)):
+                with m.If(np_done):
                     m.d.sync += [t.eq(t + 1), steps_left.eq(sl_m1)]
                     with m.If(sl_last):
                         m.next = "IDLE"
