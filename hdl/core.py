@@ -184,10 +184,22 @@ class SpikingCore(wiring.Component):
         lo, hi = cfg.potential_range
 
         # ---------------------------------------------------------------- memories
-        params = make_memory(m, "params", cfg, layout(param_fields(cfg)), N, platform, self.emulate_spram)
+        # params and state are each split in two memories of the same total block count: the
+        # fields the neuron pass needs early, and those it needs only at its fire stage (read
+        # 5 cycles later instead of being carried through the pipeline registers)
+        late_p = ("threshold", "reset", "refractory")
+        p_all = param_fields(cfg)
+        params = make_memory(m, "params", cfg, layout([f for f in p_all if f.name not in late_p]), N, platform,
+                             self.emulate_spram)
+        params_l = make_memory(m, "params_late", cfg, layout([f for f in p_all if f.name in late_p]), N, platform,
+                               self.emulate_spram)
         index = make_memory(m, "index", cfg, layout(index_fields(cfg)), cfg.index_depth, platform, self.emulate_spram)
         syn = make_memory(m, "synapses", cfg, layout(synapse_fields(cfg)), cfg.n_synapses, platform, self.emulate_spram)
-        state = make_memory(m, "state", cfg, layout(state_fields(cfg)), N, platform, self.emulate_spram)
+        s_all = state_fields(cfg)
+        state = make_memory(m, "state", cfg, layout([f for f in s_all if f.name == "v"]), N, platform,
+                            self.emulate_spram)
+        state_l = make_memory(m, "state_late", cfg, layout([f for f in s_all if f.name != "v"]), N, platform,
+                              self.emulate_spram)
         acc = make_memory(m, "acc", cfg, layout(acc_fields(cfg)), N, platform, self.emulate_spram)
         # the delivery queue as a bitmap: bit n of word n // QW = neuron n has history ≠ 0
         QB = min(4, nb)
@@ -199,6 +211,8 @@ class SpikingCore(wiring.Component):
         index_r, index_w = index.read_port(), index.write_port()
         syn_r, syn_w = syn.read_port(), syn.write_port()
         state_r, state_w = state.read_port(), state.write_port()
+        params_lr, params_lw = params_l.read_port(), params_l.write_port()
+        state_lr, state_lw = state_l.read_port(), state_l.write_port()
         acc_r, acc_w = acc.read_port(), acc.write_port()
         queue_r, queue_w = queue.read_port(), queue.write_port()
 
@@ -273,16 +287,24 @@ class SpikingCore(wiring.Component):
         # split, qb_rest = qb minus its lowest bit (lowest = qb ^ qb_rest, as in the walker)
         WQ_DEPTH = 3
         wbits = max(1, nb - QB)
-        m.submodules.wq = wq = FFQueue(QW + wbits, WQ_DEPTH)
+        # entries: word, rest = word minus its lowest bit, rest == 0, word != 0, word address
+        m.submodules.wq = wq = FFQueue(2 * QW + 2 + wbits, WQ_DEPTH)
         sc_inflight = Signal()
         sc_base = Signal(wbits)
         sc_issue = Signal()
-        wq_room = credit(WQ_DEPTH, wq.level, sc_inflight, "wq")
+        sc_d1 = Signal()  # the word read, registered
+        sc_word = Signal(QW)
+        sc_base1 = Signal(wbits)
+        wq_room = credit(WQ_DEPTH, wq.level, sc_inflight + sc_d1, "wq")
         m.d.comb += [queue_r.addr.eq(sc_w), sc_issue.eq(deliver & (sc_w != NW) & (wq_room >= 1))]
         with m.If(sc_issue):
             m.d.sync += sc_w.eq(sc_w + 1)
         m.d.sync += [sc_inflight.eq(sc_issue), sc_base.eq(sc_w)]
-        m.d.comb += [wq.w_en.eq(sc_inflight), wq.w_data.eq(Cat(queue_r.data, sc_base))]
+        m.d.sync += [sc_d1.eq(sc_inflight), sc_word.eq(queue_r.data), sc_base1.eq(sc_base)]
+        sc_rest = Signal(QW)
+        m.d.comb += sc_rest.eq(sc_word & (sc_word - 1))
+        m.d.comb += [wq.w_en.eq(sc_d1),
+                     wq.w_data.eq(Cat(sc_word, sc_rest, sc_rest == 0, sc_word != 0, sc_base1))]
 
         NH_DEPTH = 6
         nh_w = nb + 2 * D + 1
@@ -309,16 +331,14 @@ class SpikingCore(wiring.Component):
                          qb_has.eq(~qb_last), qb_last.eq(q_nxt == 0)]
         q_load = Signal()
         m.d.comb += q_load.eq((~qb_has | (f_issue & qb_last)) & wq.r_rdy)
-        wq_bits = wq.r_data[:QW]
-        wq_rest = Signal(QW)
-        m.d.comb += wq_rest.eq(wq_bits & (wq_bits - 1))
+        wq_h = wq.r_data
         with m.If(q_load):
             m.d.comb += wq.r_en.eq(1)
-            m.d.sync += [qb.eq(wq_bits), qb_rest.eq(wq_rest), qb_has.eq(wq_bits != 0), qb_last.eq(wq_rest == 0),
-                         qb_base.eq(wq.r_data[QW:])]
+            m.d.sync += [qb.eq(wq_h[:QW]), qb_rest.eq(wq_h[QW:2 * QW]), qb_last.eq(wq_h[2 * QW]),
+                         qb_has.eq(wq_h[2 * QW + 1]), qb_base.eq(wq_h[2 * QW + 2:])]
         # fetcher: f1 state address (registered n); f2 history on the state port; f3 registered
         m.d.sync += [f1.eq(f_issue), f2.eq(f1), f2_n.eq(f1_n), f3.eq(f2), f3_n.eq(f2_n),
-                     f3_hist.eq(state_r.data.hist), f3_nz.eq(state_r.data.hist != 0)]
+                     f3_hist.eq(state_lr.data.hist), f3_nz.eq(state_lr.data.hist != 0)]
         f3_rest = Signal(D)
         m.d.comb += f3_rest.eq(f3_hist & (f3_hist - 1))
         m.d.comb += [nh_fifo.w_en.eq(f3 & f3_nz), nh_fifo.w_data.eq(Cat(f3_n, f3_hist, f3_rest, f3_rest == 0))]
@@ -363,7 +383,7 @@ class SpikingCore(wiring.Component):
             m.d.comb += [seg_fifo.w_en.eq(1), seg_fifo.w_data.eq(index_r.data.start)]
 
         g_busy = Signal()
-        m.d.comb += g_busy.eq((sc_w != NW) | sc_inflight | wq.r_rdy | qb_has | f1 | f2 | f3 | nh_fifo.r_rdy
+        m.d.comb += g_busy.eq((sc_w != NW) | sc_inflight | sc_d1 | wq.r_rdy | qb_has | f1 | f2 | f3 | nh_fifo.r_rdy
                               | w_has | i_req | i_data)
 
         # Streamer: one synapse per clock; the next address is chosen from the word just read.
@@ -430,32 +450,34 @@ class SpikingCore(wiring.Component):
         # Naming: ``rK_x`` / ``x[K]`` are valid in the cycle where ``vs[K + 1]`` is high.
         # stage 1: memory outputs registered (ends the EBR clock-to-out paths)
         r1_v = Signal(signed(P))
-        r1_refr = Signal(cfg.refractory_bits)
-        r1_hist = Signal(D)
         r1_acc = Signal(signed(A))
         r1_touched = Signal()
         r1_p = Signal.like(p)
-        m.d.sync += [r1_v.eq(s.v), r1_refr.eq(s.refr), r1_hist.eq(s.hist), r1_acc.eq(acc_r.data.acc),
+        m.d.sync += [r1_v.eq(s.v), r1_acc.eq(acc_r.data.acc),
                      r1_touched.eq(acc_r.data.touched), r1_p.eq(p)]
         # carried through the later stages unchanged
-        th = regs("th", cfg.threshold_bits, n=8)
-        vmin = regs("vmin", signed(P), n=8)
-        leak = regs("leak", 2, n=8)
-        rst = regs("reset", 1, n=8)
-        rp = regs("rp", cfg.refractory_bits, n=8)
-        refr = regs("refr", cfg.refractory_bits, n=8)
-        hist = regs("hist", D, n=8)
-        touch = regs("touch", 1, n=8)
-        ba = regs("ba", signed(sw), n=8)  # bias + acc
-        m.d.comb += [th[1].eq(r1_p.threshold), vmin[1].eq(r1_p.v_min), leak[1].eq(r1_p.leak),
-                     rst[1].eq(r1_p.reset), rp[1].eq(r1_p.refractory), refr[1].eq(r1_refr),
-                     hist[1].eq(r1_hist), touch[1].eq(r1_touched | (r1_p.bias != 0)),
-                     ba[1].eq(r1_p.bias + r1_acc)]
-        for k in range(2, 8):
-            m.d.sync += [th[k].eq(th[k - 1]), vmin[k].eq(vmin[k - 1]), leak[k].eq(leak[k - 1]),
-                         rst[k].eq(rst[k - 1]), rp[k].eq(rp[k - 1]), refr[k].eq(refr[k - 1]),
-                         hist[k].eq(hist[k - 1]), touch[k].eq(touch[k - 1])]
-            m.d.sync += ba[k].eq(ba[k - 1])
+        vmin = regs("vmin", signed(P), n=4)
+        leak = regs("leak", 2, n=3)
+        touch = regs("touch", 1, n=7)
+        ba = regs("ba", signed(sw), n=5)  # bias + acc
+        m.d.comb += [vmin[1].eq(r1_p.v_min), leak[1].eq(r1_p.leak),
+                     touch[1].eq(r1_touched | (r1_p.bias != 0)), ba[1].eq(r1_p.bias + r1_acc)]
+        for k in range(2, 7):
+            m.d.sync += touch[k].eq(touch[k - 1])
+            if k < 4:
+                m.d.sync += vmin[k].eq(vmin[k - 1])
+            if k < 3:
+                m.d.sync += leak[k].eq(leak[k - 1])
+            if k < 5:
+                m.d.sync += ba[k].eq(ba[k - 1])
+        # the late fields: read with the address of stage 5, registered, valid with stage 6
+        th6 = Signal(cfg.threshold_bits)
+        rst6 = Signal()
+        rp6 = Signal(cfg.refractory_bits)
+        refr6 = Signal(cfg.refractory_bits)
+        hist6 = Signal(D)
+        m.d.sync += [th6.eq(params_lr.data.threshold), rst6.eq(params_lr.data.reset),
+                     rp6.eq(params_lr.data.refractory), refr6.eq(state_lr.data.refr), hist6.eq(state_lr.data.hist)]
         # stage 2: v >> k
         r2_v = Signal(signed(P))
         r2_vsh = Signal(signed(P))
@@ -482,9 +504,9 @@ class SpikingCore(wiring.Component):
         m.d.sync += [r6_v.eq(r5_v), r6_sat.eq(Mux(r5_total > hi, hi, Mux(r5_total < lo, lo, r5_total)))]
         # stage 7: fire, reset, refractory, history
         active = Signal()
-        m.d.comb += active.eq(refr[6] == 0)
+        m.d.comb += active.eq(refr6 == 0)
         diff = Signal(signed(P + 1))
-        m.d.comb += diff.eq(r6_sat - th[6])
+        m.d.comb += diff.eq(r6_sat - th6)
         fire = Signal()
         m.d.comb += fire.eq(active & touch[6] & (diff >= 0))
         r7_v = Signal(signed(P))
@@ -492,26 +514,27 @@ class SpikingCore(wiring.Component):
         r7_hist = Signal(D)
         r7_fire = Signal()
         with m.If(~active):
-            m.d.sync += [r7_v.eq(r6_v), r7_refr.eq(refr[6] - 1)]
+            m.d.sync += [r7_v.eq(r6_v), r7_refr.eq(refr6 - 1)]
         with m.Elif(fire):
-            m.d.sync += [r7_v.eq(Mux(rst[6], diff, 0)), r7_refr.eq(rp[6])]
+            m.d.sync += [r7_v.eq(Mux(rst6, diff, 0)), r7_refr.eq(rp6)]
         with m.Else():
             m.d.sync += [r7_v.eq(r6_sat), r7_refr.eq(0)]
-        m.d.sync += [r7_fire.eq(fire), r7_hist.eq(Cat(fire, hist[6][:-1]) if D > 1 else fire)]
+        m.d.sync += [r7_fire.eq(fire), r7_hist.eq(Cat(fire, hist6[:-1]) if D > 1 else fire)]
         r7_queue = Signal()  # history != 0 after the shift (precomputed off the write path)
-        m.d.sync += r7_queue.eq(fire | ((hist[6][:-1] != 0) if D > 1 else 0))
+        m.d.sync += r7_queue.eq(fire | ((hist6[:-1] != 0) if D > 1 else 0))
         # stage 8: write back the registered results of stage 7, queue, spike
         wb = vs[NP_STAGES]
         wb_n = ns[NP_STAGES]
 
         # ---------------------------------------------------------------- port muxing
-        # params / state / acc read ports: neuron pass address by default; delivery reads
-        # the state (history) of the neuron it walks; the accumulator unit owns acc otherwise.
-        m.d.comb += params_r.addr.eq(np_n[:nb])
+        # read ports: params / state at the neuron pass issue address, params_late /
+        # state_late at stage 5's; delivery reads the history (state_late) of the neuron it
+        # fetches; the accumulator unit owns acc outside the neuron pass.
+        m.d.comb += [params_r.addr.eq(np_n[:nb]), state_r.addr.eq(np_n[:nb]), params_lr.addr.eq(ns[5])]
         with m.If(deliver):
-            m.d.comb += state_r.addr.eq(f1_n)
+            m.d.comb += state_lr.addr.eq(f1_n)
         with m.Else():
-            m.d.comb += state_r.addr.eq(np_n[:nb])
+            m.d.comb += state_lr.addr.eq(ns[5])
         with m.If(np_run):
             m.d.comb += acc_r.addr.eq(np_n[:nb])
         with m.Else():
@@ -522,13 +545,15 @@ class SpikingCore(wiring.Component):
         # command-decode paths for timing
         with m.If(wb):
             m.d.comb += [
-                state_w.en.eq(1), state_w.addr.eq(wb_n),
-                state_w.data.v.eq(r7_v), state_w.data.refr.eq(r7_refr), state_w.data.hist.eq(r7_hist),
+                state_w.en.eq(1), state_w.addr.eq(wb_n), state_w.data.v.eq(r7_v),
+                state_lw.en.eq(1), state_lw.addr.eq(wb_n), state_lw.data.refr.eq(r7_refr),
+                state_lw.data.hist.eq(r7_hist),
                 acc_w.en.eq(1), acc_w.addr.eq(wb_n), acc_w.data.eq(0),
             ]
         with m.Elif(clearing):
             m.d.comb += [
                 state_w.en.eq(1), state_w.addr.eq(clr_n[:nb]), state_w.data.eq(0),
+                state_lw.en.eq(1), state_lw.addr.eq(clr_n[:nb]), state_lw.data.eq(0),
                 acc_w.en.eq(1), acc_w.addr.eq(clr_n[:nb]), acc_w.data.eq(0),
             ]
         with m.Else():
@@ -580,10 +605,16 @@ class SpikingCore(wiring.Component):
                 c_err.eq(~known | (is_write & ~wp & ~wi & ~ws) | ((cmd.op == Opcode.INPUT) & ~inp)),
                 c_addr.eq(cmd.addr[:ob]), c_data.eq(cmd.data),
             ]
+        c_pw = Signal(layout(p_all))  # the packed params word, split over the two memories
+        m.d.comb += c_pw.eq(c_data[:layout(p_all).size])
+        for f in p_all:
+            port = params_lw if f.name in late_p else params_w
+            m.d.comb += getattr(port.data, f.name).eq(getattr(c_pw, f.name))
         c_in_value = Signal(signed(cfg.input_bits))
         m.d.comb += c_in_value.eq(c_data[:cfg.input_bits])
         m.d.comb += [
-            params_w.en.eq(consume & c_wp), params_w.addr.eq(c_addr), params_w.data.eq(c_data),
+            params_w.en.eq(consume & c_wp), params_w.addr.eq(c_addr),
+            params_lw.en.eq(consume & c_wp), params_lw.addr.eq(c_addr),
             index_w.en.eq(consume & c_wi), index_w.addr.eq(c_addr), index_w.data.eq(c_data),
             syn_w.en.eq(consume & c_ws), syn_w.addr.eq(c_addr), syn_w.data.eq(c_data),
         ]
