@@ -92,3 +92,31 @@ def test_small_core_random_sweep():
     cases = cases_for(cfg, 300, seed=1000, neurons=48, synapses=200, steps=60)
     report = verify_cases(cases, cfg, build_dir=BUILD, garbage=16, pressure=True, seed=11, timeout=3000)
     assert report.ok, report.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_cli_verify_shrinks_a_failure(capsys, tmp_path, monkeypatch):
+    """Plant a bug in the oracle (subtract reset treated as reset to zero): verify fails and
+    --shrink writes a minimal network that still disagrees with the RTL."""
+    from spikeforge.toolchain.ir import Reset, load_network
+
+    real = verify_mod.simulate
+
+    def buggy(net, *a, **k):
+        net = net.copy()
+        for n in net.neurons:
+            n.reset = Reset.ZERO
+        return real(net, *a, **k)
+
+    monkeypatch.setattr(verify_mod, "simulate", buggy)
+    out = tmp_path / "small.json"
+    rc = main(["verify", "--random", "4", "--no-edge-cases", "--steps", "30", "--garbage", "0",
+               "--shrink", str(out), "--build-dir", str(BUILD.parent / "test_verify_cli")])
+    text = capsys.readouterr().out
+    assert rc == 1
+    assert "shrunk to" in text and "replay: spikeforge verify" in text
+    small = load_network(out)
+    assert len(small.neurons) <= 3
+    assert any(n.reset is Reset.SUBTRACT for n in small.neurons)
+    assert (tmp_path / "small.inputs.json").exists()

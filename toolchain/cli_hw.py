@@ -110,9 +110,52 @@ def add_verify_parser(sub: argparse._SubParsersAction) -> None:
                          "targets: 'up5k-n256' (up5k's SPRAM mapping, 256 neurons)")
     vp.add_argument("--waves", metavar="FILE", help="write a VCD waveform of the session")
     vp.add_argument("--json", action="store_true", help="print the full report as JSON")
+    vp.add_argument("--shrink", metavar="FILE",
+                    help="on a mismatch, shrink the first failing case to a minimal network that "
+                         "still fails on the RTL and write it (and FILE's stem + .inputs.json)")
     vp.add_argument("--build-dir", metavar="DIR", default=None,
                     help="cache of Verilator builds (default: $SPIKEFORGE_BUILD_DIR or ./build)")
     vp.set_defaults(func=cmd_verify)
+
+
+def _shrink_failure(args: argparse.Namespace, cases: list[Any], report: Any, run: Any) -> None:
+    """Shrink the first failing case with the RTL as the judge; write it next to --shrink."""
+    from spikeforge.toolchain.netgen import Case
+    from spikeforge.toolchain.shrink import shrink_case
+
+    from .ir import save_network
+
+    by_name = {c.name: c for c in cases}
+    failing = next((by_name[c.name] for c in report.failures if c.name in by_name), None)
+    if failing is None:
+        return
+    sys.stderr.write(f"spikeforge: shrinking failing case {failing.name!r} on the RTL "
+                     "(one simulator session per round)...\n")
+
+    def fails(cands: Any) -> list[bool]:
+        named = [Case(f"shrink-{k}", c.network, c.inputs, c.steps) for k, c in enumerate(cands)]
+        rep = run(named, quiet=True)
+        bad = {c.name for c in rep.failures}
+        return [c.name in bad for c in named]
+
+    small = shrink_case(failing, fails)
+    out = Path(args.shrink)
+    save_network(small.network, out)
+    ins = out.with_name(out.stem + ".inputs.json")
+    ins.write_text(json.dumps([list(e) for e in small.inputs]) + "\n")
+    final = run([small], quiet=True)
+    sys.stdout.write(
+        f"shrunk to {len(small.network.neurons)} neurons, {len(small.network.synapses)} synapses, "
+        f"{len(small.inputs)} inputs, {small.steps} steps: {out} (inputs: {ins})\n"
+        + (f"  {final.failures[0].divergence or final.failures[0].detail}\n" if final.failures else "")
+        + f"  replay: spikeforge verify --network {out} --inputs {ins} --steps {small.steps} "
+          f"--config {args.config or cfg_name(report)} --target {args.target}\n"
+    )
+
+
+def cfg_name(report: Any) -> str:
+    """The core name a report was made on."""
+    return str(report.config)
 
 
 def _pick_config(networks: list[Any]) -> Any:
@@ -135,7 +178,6 @@ def _pick_config(networks: list[Any]) -> Any:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge verify``."""
     from spikeforge.hdl.image import ImageError
-    from spikeforge.sim.verify import verify_cases
     from spikeforge.toolchain.cli import _load_inputs, load_any
     from spikeforge.toolchain.netgen import Case, edge_cases, random_case, random_inputs
 
@@ -178,24 +220,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not cases:
         raise ValueError("nothing to verify: give --network, --random N > 0, or drop --no-edge-cases")
     build_dir = Path(args.build_dir).resolve() if args.build_dir else default_build_dir()
-    try:
-        if args.target == "rtl":
-            report = verify_cases(
-                cases, cfg, build_dir=build_dir / "verify", garbage=args.garbage, pressure=args.pressure,
-                seed=args.seed, waves=Path(args.waves).resolve() if args.waves else None,
-                progress=lambda msg: sys.stderr.write(f"spikeforge: {msg}\n"),
-            )
-        else:
-            from spikeforge.sim.gatelevel import verify_target
+    from spikeforge.sim.gatelevel import verify_target
 
-            report = verify_target(
-                cases, cfg, args.target, build_dir=build_dir / "verify", garbage=args.garbage,
-                pressure=args.pressure, seed=args.seed,
-                waves=Path(args.waves).resolve() if args.waves else None,
-                progress=lambda msg: sys.stderr.write(f"spikeforge: {msg}\n"),
-            )
+    def run(cs: list[Case], quiet: bool = False) -> Any:
+        return verify_target(
+            cs, cfg, args.target, build_dir=build_dir / "verify", garbage=args.garbage,
+            pressure=args.pressure, seed=args.seed,
+            waves=Path(args.waves).resolve() if args.waves and not quiet else None,
+            progress=None if quiet else (lambda msg: sys.stderr.write(f"spikeforge: {msg}\n")),
+        )
+
+    try:
+        report = run(cases)
     except ImageError as e:
         raise ValueError(str(e)) from None
+    if args.shrink and not report.ok:
+        _shrink_failure(args, cases, report, run)
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict()) + "\n")
     else:
