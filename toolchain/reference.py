@@ -289,10 +289,18 @@ class ReferenceSimulator:
         self._d = d[order]
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=g))]).astype(np.int64)
         self._ring = int(d.max()) + 1 if len(d) else 1
-        # Pending events: weight sums and touch flags, one row of g per future step. Row
-        # ``(t + d)`` is written without a modulo: rows ``ring..2*ring-1`` alias rows
+        ring = self._ring
+        # Pending events, run-major: run k owns a block of 2*ring rows of its n_k neurons, so
+        # the events of one run's spikes land in one small, cache-resident block. Row
+        # ``(t % ring) + d`` is written without a modulo: rows ``ring..2*ring-1`` alias rows
         # ``0..ring-1`` and both are read (and cleared) when their step comes.
-        self._off = self._d * g + self._post
+        self._sizes = sizes
+        self._uniform = bool(len(set(sizes.tolist())) == 1)
+        run_of_g = np.repeat(np.arange(len(comps)), sizes)
+        self._n_g = sizes[run_of_g]
+        self._rd_base = 2 * ring * self._offset[run_of_g] + (np.arange(g) - self._offset[run_of_g])
+        post_run = run_of_g[self._post] if len(self._post) else np.zeros(0, dtype=np.int64)
+        self._off = self._rd_base[self._post] + self._d * sizes[post_run] if len(self._post) else self._post
         # Each pending slot holds ``sum(w) * 2**kb + count``: the weight sum and the number of
         # events (a neuron is touched when count > 0) in one int64, one scatter per event.
         in_deg = np.bincount(post, minlength=g) if len(post) else np.zeros(g, dtype=np.int64)
@@ -317,7 +325,7 @@ class ReferenceSimulator:
             lorder = np.argsort(c0.pre, kind="stable")
             self._n0 = n0
             self._l_indptr = np.concatenate([[0], np.cumsum(np.bincount(c0.pre, minlength=n0))]).astype(np.int64)
-            self._l_off = c0.delay[lorder] * g + c0.post[lorder]
+            self._l_off = c0.delay[lorder] * n0 + c0.post[lorder]
             self._l_wenc = ((c0.weight[lorder] << self._kb) + 1).astype(acc_t)
 
         self.t = 0
@@ -374,7 +382,6 @@ class ReferenceSimulator:
         """Advance every run by ``steps`` steps."""
         if steps < 0:
             raise ValueError(f"steps = {steps} is out of range; allowed: an integer >= 0")
-        g = self.n_global
         ring = self._ring
         lo, hi = self.lo, self.hi
         for _ in range(steps):
@@ -388,11 +395,7 @@ class ReferenceSimulator:
                 v[s] -= v[s] >> self._shift[s]
             np.maximum(v, self._vmin, out=v)
             # 2. integrate
-            base = (t % ring) * g
-            alias = base + ring * g
-            enc = self._acc[base : base + g] + self._acc[alias : alias + g]
-            self._acc[base : base + g] = 0
-            self._acc[alias : alias + g] = 0
+            enc = self._take_slot(t % ring)
             inc = (enc >> self._kb).astype(np.int64)
             touched = (enc & ((1 << self._kb) - 1)) != 0
             touched |= self._bias_touch
@@ -425,6 +428,22 @@ class ReferenceSimulator:
                 self._pots.append(v.copy())
             self.t = t + 1
 
+    def _take_slot(self, slot: int) -> np.ndarray:
+        """Pending events of step ``t`` (``slot = t % ring``) for every neuron; clears them."""
+        ring, g = self._ring, self.n_global
+        if self._uniform:
+            blocks = self._acc.reshape(len(self._sizes), 2 * ring, int(self._sizes[0]))
+            enc = blocks[:, slot, :] + blocks[:, slot + ring, :]
+            blocks[:, slot, :] = 0
+            blocks[:, slot + ring, :] = 0
+            return enc.reshape(g)
+        idx = self._rd_base + slot * self._n_g
+        alias = idx + ring * self._n_g
+        enc = self._acc[idx] + self._acc[alias]
+        self._acc[idx] = 0
+        self._acc[alias] = 0
+        return enc
+
     def _deliver(self, fired: np.ndarray, t: int) -> None:
         """Schedule the synapses of every fired neuron (global indices) at ``t + delay``."""
         if self._shared:
@@ -443,11 +462,13 @@ class ReferenceSimulator:
         ends = np.cumsum(counts)
         e = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
         tgt = np.take(off, e)
-        base = (t % self._ring) * self.n_global
-        if run is None:
-            tgt += base
-        else:
-            tgt += np.repeat(run * self._n0 + base, counts)
+        slot = t % self._ring
+        if run is not None:  # shared CSR: shift to each run's block and the current slot
+            tgt += np.repeat(run * (2 * self._ring * self._n0) + slot * self._n0, counts)
+        elif self.runs == 1 or self._uniform:
+            tgt += slot * int(self._sizes[0])
+        else:  # the slot row's stride is the size of the target's run
+            tgt += np.repeat(slot * self._n_g[fired], counts)
         np.add.at(self._acc, tgt, np.take(wenc, e))
         if self.runs == 1:
             self.events[0] += total
