@@ -129,7 +129,7 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, o
     if bitstream:
         from .cli_hw import build_core_bitstream
 
-        say("5. iCEBreaker (iCE40UP5K) bitstream of the 'up5k' core (first build takes minutes; cached after)...")
+        say("5. iCEBreaker (iCE40UP5K) bitstream of the 'up5k' core (about a minute the first time; cached after)...")
         result = build_core_bitstream("icebreaker", PRESETS["up5k"])
         ok &= result.bitstream.exists()
         d = result.to_dict()
