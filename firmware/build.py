@@ -27,7 +27,6 @@ even when only building; :class:`ULX3S85FPlatform` drops it (programming still u
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -40,7 +39,7 @@ import sys
 import sysconfig
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -51,6 +50,8 @@ from amaranth.build.run import BuildPlan
 from amaranth.hdl import Elaboratable
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from spikeforge.toolchain.fsutil import file_lock
 
 __all__ = [
     "BOARDS",
@@ -492,29 +493,9 @@ def _tool_log(argv: list[str], cwd: Path) -> Path | None:
     return None
 
 
-@contextlib.contextmanager
-def _locked(path: Path, deadline: float) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (another process may be building the same key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    logger.info("waiting for %s (another process builds the same design)",
-                                path)
-                    waited = True
-                if time.monotonic() > deadline:
-                    raise BuildError("prepare", f"timed out waiting for the lock {path}, held "
-                                     f"by another build of the same design") from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(path: Path, deadline: float) -> contextlib.AbstractContextManager[None]:
+    """Exclusive lock on ``path`` (another process may be building the same key)."""
+    return file_lock(path, deadline, lambda msg: BuildError("prepare", msg))
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ active high). Registers start at their ``init`` value, so holding ``rst`` is opt
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -52,7 +51,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -62,6 +61,8 @@ from typing import Any, TextIO
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable
 from amaranth.lib import wiring
+
+from spikeforge.toolchain.fsutil import file_lock
 
 __all__ = [
     "PARAMS_ENV",
@@ -374,29 +375,9 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
         return ""
 
 
-@contextlib.contextmanager
-def _locked(path: Path, deadline: float) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (another process may be building the same key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    logger.info("waiting for %s (another process builds the same design)",
-                                path)
-                    waited = True
-                if time.monotonic() > deadline:
-                    raise RtlSimError("build", f"timed out waiting for the lock {path}, held "
-                                     f"by another build of the same design") from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(path: Path, deadline: float) -> contextlib.AbstractContextManager[None]:
+    """Exclusive lock on ``path`` (another process may be building the same key)."""
+    return file_lock(path, deadline, lambda msg: RtlSimError("build", msg))
 
 
 # --------------------------------------------------------------------------------------------
