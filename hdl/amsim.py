@@ -18,7 +18,7 @@ from .config import CoreConfig
 from .core import SpikingCore
 from .driver import collect_result, load_commands, run_commands
 from .image import CoreImage
-from .protocol import Command, encode_command
+from .protocol import Command, decode_spike, encode_command
 
 __all__ = ["CoreRun", "run_commands_sim", "simulate_core"]
 
@@ -52,7 +52,6 @@ def run_commands_sim(
     """
     dut = SpikingCore(cfg, emulate_spram=emulate_spram)
     out = CoreRun()
-    nb = cfg.neuron_bits
     words = [encode_command(cfg, c) for c in commands]
 
     async def driver(ctx):  # noqa: ANN001 - amaranth.sim context
@@ -76,7 +75,7 @@ def run_commands_sim(
         ):
             out.cycles += 1
             if valid and ready:
-                out.beats.append((payload & ((1 << nb) - 1), payload >> nb))
+                out.beats.append(decode_spike(cfg, payload))
             if ready_pattern is not None:
                 k += 1
                 ctx.set(dut.spikes.ready, ready_pattern[k % len(ready_pattern)])

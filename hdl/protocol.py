@@ -48,11 +48,12 @@ __all__ = [
     "data_bits",
     "decode_spike",
     "encode_command",
+    "pack_command",
     "spike_layout",
 ]
 
 
-class Opcode(enum.Enum, shape=3):
+class Opcode(enum.Enum, shape=3):  # shape == OP_BITS
     """Command opcodes."""
 
     NOP = 0
@@ -125,14 +126,26 @@ def max_run_steps(cfg: CoreConfig) -> int:
     return (1 << data_bits(cfg)) - 1
 
 
+OP_BITS = 3
+"""Width of the ``op`` field (``Opcode`` values 0..7; 5..7 are undefined and ignored)."""
+
+
+def pack_command(cfg: CoreConfig, op: int, addr: int, data: int) -> int:
+    """A raw command beat from field values, any ``op`` in ``0 .. 2**OP_BITS - 1`` (testbenches
+    use the undefined ones to check the core ignores them)."""
+    ab, db = addr_bits(cfg), data_bits(cfg)
+    if not 0 <= op < (1 << OP_BITS):
+        raise ValueError(f"command op = {op} does not fit {OP_BITS} bits")
+    if not 0 <= addr < (1 << ab):
+        raise ValueError(f"command addr = {addr} does not fit {ab} bits")
+    if not 0 <= data < (1 << db):
+        raise ValueError(f"command data = {data} does not fit {db} bits")
+    return op | (addr << OP_BITS) | (data << (OP_BITS + ab))
+
+
 def encode_command(cfg: CoreConfig, cmd: Command) -> int:
     """The command beat as an integer (``op`` in the low bits)."""
-    ab, db = addr_bits(cfg), data_bits(cfg)
-    if not 0 <= cmd.addr < (1 << ab):
-        raise ValueError(f"command addr = {cmd.addr} does not fit {ab} bits")
-    if not 0 <= cmd.data < (1 << db):
-        raise ValueError(f"command data = {cmd.data} does not fit {db} bits")
-    return int(cmd.op.value) | (cmd.addr << 3) | (cmd.data << (3 + ab))
+    return pack_command(cfg, int(cmd.op.value), cmd.addr, cmd.data)
 
 
 def decode_spike(cfg: CoreConfig, beat: int) -> tuple[int, int]:

@@ -29,13 +29,29 @@ from spikeforge.hdl.config import CoreConfig
 from spikeforge.hdl.core import SpikingCore
 from spikeforge.hdl.driver import collect_result, load_commands, run_commands
 from spikeforge.hdl.image import CoreImage, ImageError, lower, run_image
-from spikeforge.hdl.protocol import Command, Opcode, addr_bits, data_bits, encode_command
+from spikeforge.hdl.protocol import (
+    OP_BITS,
+    Opcode,
+    addr_bits,
+    data_bits,
+    decode_spike,
+    encode_command,
+    pack_command,
+)
 from spikeforge.toolchain.netgen import Case
 from spikeforge.toolchain.reference import SimResult, simulate
 
 from .rtl import run_cocotb
 
-__all__ = ["CaseReport", "Divergence", "VerifyReport", "first_divergence", "verify_cases"]
+__all__ = [
+    "TOPLEVEL",
+    "CaseReport",
+    "Divergence",
+    "VerifyReport",
+    "first_divergence",
+    "garbage_words",
+    "verify_cases",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +167,9 @@ def garbage_words(cfg: CoreConfig, rng: random.Random, count: int, max_run: int 
     ab, db = addr_bits(cfg), data_bits(cfg)
     words = []
     for _ in range(count):
-        op = rng.randrange(8)
-        addr = rng.getrandbits(ab)
+        op = rng.randrange(1 << OP_BITS)
         data = rng.randrange(max_run + 1) if op == Opcode.RUN.value else rng.getrandbits(db)
-        words.append(op | (addr << 3) | (data << (3 + ab)))
+        words.append(pack_command(cfg, op, rng.getrandbits(ab), data))
     return words
 
 
@@ -293,7 +308,7 @@ def verify_cases(
             cr.rung = "timeout"
             cr.detail = f"core still busy after {out['cycles']} cycles (wedged?)"
         else:
-            beats = [_decode(config, b) for b in out["beats"]]
+            beats = [decode_spike(config, b) for b in out["beats"]]
             got = collect_result(image, beats, case.steps)
             div = first_divergence(expected, got)
             if div is not None:
@@ -308,13 +323,3 @@ def verify_cases(
         # The testbench itself failed (exception in cocotb) although every case compared equal.
         report.cases.append(CaseReport("testbench", 0, 0, False, target, None, res.summary()))
     return report
-
-
-def _decode(cfg: CoreConfig, beat: int) -> tuple[int, int]:
-    nb = cfg.neuron_bits
-    return beat & ((1 << nb) - 1), beat >> nb
-
-
-# Re-exported for callers composing their own jobs.
-__all__ += ["garbage_words", "TOPLEVEL"]
-_ = Command  # the driver's command type is the unit of every job
