@@ -120,3 +120,14 @@ def test_cli_verify_shrinks_a_failure(capsys, tmp_path, monkeypatch):
     assert len(small.neurons) <= 3
     assert any(n.reset is Reset.SUBTRACT for n in small.neurons)
     assert (tmp_path / "small.inputs.json").exists()
+
+
+def test_cli_verify_network_fits_no_preset(capsys, tmp_path):
+    from spikeforge.toolchain.ir import save_network
+    from spikeforge.toolchain.netgen import random_network
+
+    p = tmp_path / "huge.json"
+    save_network(random_network(0, 5000, 10), p)
+    assert main(["verify", "--network", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fits no preset core" in err[0] and "5000" in err[0]

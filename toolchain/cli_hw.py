@@ -149,30 +149,24 @@ def _shrink_failure(args: argparse.Namespace, cases: list[Any], report: Any, run
         f"{len(small.inputs)} inputs, {small.steps} steps: {out} (inputs: {ins})\n"
         + (f"  {final.failures[0].divergence or final.failures[0].detail}\n" if final.failures else "")
         + f"  replay: spikeforge verify --network {out} --inputs {ins} --steps {small.steps} "
-          f"--config {args.config or cfg_name(report)} --target {args.target}\n"
+          f"--config {args.config or report.config} --target {args.target}\n"
     )
 
 
-def cfg_name(report: Any) -> str:
-    """The core name a report was made on."""
-    return str(report.config)
-
-
 def _pick_config(networks: list[Any]) -> Any:
+    """The smallest preset every network fits; ``ImageError`` saying why if none does."""
     from spikeforge.hdl.config import PRESETS
     from spikeforge.hdl.image import ImageError, lower
 
     for name in ("tiny", "small", "up5k", "ecp5-85f"):
-        cfg = PRESETS[name]
         try:
             for net in networks:
-                lower(net, cfg)
-        except ImageError:
+                lower(net, PRESETS[name])
+        except ImageError as e:
+            reason = e
             continue
-        return cfg
-    # Nothing fits: lower onto the largest preset to get the message that says why.
-    lower(networks[0], PRESETS["ecp5-85f"])
-    raise AssertionError("unreachable")  # pragma: no cover
+        return PRESETS[name]
+    raise ImageError(f"fits no preset core, not even the largest: {reason}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
