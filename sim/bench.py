@@ -108,7 +108,8 @@ def run_core_bench(
         fig: dict[str, Any] = {
             "bench": "core", "config": cfg.name, "case": c.name, "neurons": cfg.n_neurons,
             "steps": c.steps, "events": c.events, "busy_cycles": c.busy_cycles,
-            "spikes": c.spikes, "ops_per_clock": round(c.events / max(1, c.busy_cycles), 4),
+            "spikes": c.spikes, "firing_rate": round(c.spikes / (cfg.n_neurons * max(1, c.steps)), 4),
+            "ops_per_clock": round(c.events / max(1, c.busy_cycles), 4),
             "cycles_per_step": round(c.busy_cycles / max(1, c.steps), 1),
             "verified": True,
         }

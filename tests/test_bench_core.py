@@ -27,6 +27,8 @@ def test_bench_core_tiny(capsys, monkeypatch):
     assert main(["bench", "core", "--config", "tiny", "--no-build"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["case"] for x in lines] == ["dense-delay1", "dense-delay1..8", "sparse"]
+    assert lines[0]["firing_rate"] == 1.0  # dense: every neuron fires every step
     for x in lines:
         assert x["verified"] and x["events"] > 0
         assert 0 < x["ops_per_clock"] <= 1.0
+        assert 0 < x["firing_rate"] <= 1.0
