@@ -1,0 +1,1 @@
+"""The graph compiler: networkx passes that take any IR network to core images."""

@@ -1,0 +1,1 @@
+"""Trainers that produce IR networks: evolutionary search and ANN-to-SNN conversion."""
