@@ -1,0 +1,444 @@
+"""Encoders and decoders: how real values become input spikes and output spikes become answers.
+
+A trained network is only usable with the code that feeds it and reads it, so spikeforge stores
+that code's parameters *in the network* (``network.metadata["io"]``); whoever deploys the
+network (the CLI, the robot loop, a board) rebuilds the same encoder and decoder from it.
+
+Encoders map one sample of ``n_values`` real values to input events
+``(input_index, time, value)`` over a window of ``steps`` timesteps:
+
+=================  ========  ===========================================================
+kind               inputs    code
+=================  ========  ===========================================================
+``rate``           n         ``round(x̂ · max_spikes)`` spikes, evenly spread over the window
+``flip_flop``      2·n       TENNLab's cart-pole code: the value's sign picks the input
+                             (``+`` first, ``−`` second), its magnitude is rate coded
+``ttfs``           n         one spike at ``round((1 − x̂) · (steps − 1))``: larger is earlier
+``bins``           n·bins    the bin holding the value gets ``spikes`` spikes (one-hot)
+=================  ========  ===========================================================
+
+``x̂`` is the value scaled from ``[lo, hi]`` to ``[0, 1]`` and clipped. For ``flip_flop`` the
+centre ``(lo + hi) / 2`` is zero and the magnitude is scaled by ``(hi − lo) / 2``.
+
+Decoders read the output raster ``[steps, n_outputs]`` (bool) of one sample:
+
+==================  =====================================================================
+kind                answer
+==================  =====================================================================
+``count``           per output ``lo + (hi − lo) · min(count, max_count) / max_count``
+``wta``             class = output with most spikes; ties go to the earliest first spike,
+                    then to the lowest index; no spike at all gives ``default`` (0)
+``first_spike``     class = output that spikes first; ties go to the most spikes, then the
+                    lowest index; no spike gives ``default`` (0)
+==================  =====================================================================
+
+Example
+-------
+>>> enc = RateEncoder(n_values=2, steps=10, max_spikes=5)
+>>> enc.encode([1.0, 0.2])
+[(0, 0, 1), (0, 2, 1), (0, 4, 1), (0, 6, 1), (0, 8, 1), (1, 0, 1)]
+>>> WTADecoder(n_outputs=3).decode(np.array([[0, 1, 1], [0, 1, 0]], dtype=bool))
+1
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .ir import Network, NetworkError
+from .reference import InputEvent, SimResult
+
+__all__ = [
+    "BinsEncoder",
+    "CountDecoder",
+    "Decoder",
+    "Encoder",
+    "FirstSpikeDecoder",
+    "FlipFlopEncoder",
+    "RateEncoder",
+    "TTFSEncoder",
+    "WTADecoder",
+    "attach_io",
+    "decoder_from_dict",
+    "encoder_from_dict",
+    "io_of",
+    "output_raster",
+]
+
+IO_KEY = "io"
+
+
+def _check_int(owner: str, name: str, v: Any, lo: int, hi: int | None = None) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (
+        hi is not None and v > hi
+    ):
+        allowed = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
+        raise NetworkError(f"{owner}: {name} = {v!r} is invalid; allowed: {allowed}")
+
+
+def _check_range(owner: str, lo: Any, hi: Any) -> None:
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+             for x in (lo, hi))
+    if not ok or not lo < hi:
+        raise NetworkError(f"{owner}: range lo = {lo!r}, hi = {hi!r} is invalid; need finite lo < hi")
+
+
+def _spread(count: int, steps: int) -> list[int]:
+    """``count`` spike times evenly spread over ``steps`` steps, the first at 0."""
+    return [(k * steps) // count for k in range(count)]
+
+
+class _Coded:
+    """Shared (de)serialisation: a ``kind`` tag plus the dataclass fields."""
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, ``{"kind": ..., <fields>}``."""
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+    @classmethod
+    def _from(cls, doc: dict[str, Any], registry: dict[str, type], what: str) -> Any:
+        if not isinstance(doc, dict) or "kind" not in doc:
+            raise NetworkError(f"{what}: expected an object with a 'kind', got {doc!r}")
+        kind = doc["kind"]
+        if kind not in registry:
+            raise NetworkError(f"{what}: unknown kind {kind!r}; known: {', '.join(sorted(registry))}")
+        klass = registry[kind]
+        names = {f.name for f in fields(klass)}
+        extra = set(doc) - names - {"kind"}
+        if extra:
+            raise NetworkError(f"{what} {kind!r}: unknown field(s) {sorted(extra)}; allowed: {sorted(names)}")
+        try:
+            return klass(**{k: v for k, v in doc.items() if k != "kind"})
+        except TypeError as e:
+            raise NetworkError(f"{what} {kind!r}: {e}") from None
+
+
+# ------------------------------------------------------------------------------ encoders
+@dataclass(frozen=True)
+class Encoder(_Coded, ABC):
+    """Base class: ``n_values`` reals in ``[lo, hi]`` → input events over ``steps`` steps.
+
+    Parameters
+    ----------
+    n_values
+        Values per sample.
+    steps
+        Timesteps per sample (the encoding window; decoders read the same window).
+    lo, hi
+        Value range; values outside it are clipped.
+    value
+        Charge of one input event (the network's input neurons see this weight).
+    """
+
+    n_values: int
+    steps: int
+    lo: float = 0.0
+    hi: float = 1.0
+    value: int = 1
+
+    def __post_init__(self) -> None:
+        owner = f"{self.kind} encoder"
+        _check_int(owner, "n_values", self.n_values, 1)
+        _check_int(owner, "steps", self.steps, 1)
+        _check_range(owner, self.lo, self.hi)
+        _check_int(owner, "value", self.value, -(1 << 31), (1 << 31) - 1)
+
+    @property
+    @abstractmethod
+    def n_inputs(self) -> int:
+        """Number of network inputs this encoder drives."""
+
+    def _scaled(self, x: ArrayLike) -> np.ndarray:
+        a = np.asarray(x, dtype=float).reshape(-1)
+        if a.shape[0] != self.n_values:
+            raise ValueError(f"{self.kind} encoder: got {a.shape[0]} values, expected {self.n_values}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{self.kind} encoder: non-finite value in {a.tolist()}")
+        return np.clip((a - self.lo) / (self.hi - self.lo), 0.0, 1.0)
+
+    @abstractmethod
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        """Events of one sample, sorted by input then time.
+
+        Parameters
+        ----------
+        x
+            ``n_values`` reals.
+        """
+
+    def encode_batch(self, xs: ArrayLike) -> list[list[InputEvent]]:
+        """One event list per row of ``xs`` (``[batch, n_values]``)."""
+        return [self.encode(row) for row in np.asarray(xs, dtype=float).reshape(-1, self.n_values)]
+
+    def shifted(self, events: Sequence[InputEvent], t0: int) -> list[InputEvent]:
+        """``events`` moved to start at timestep ``t0`` (for back-to-back samples)."""
+        return [(i, t + t0, v) for i, t, v in events]
+
+
+@dataclass(frozen=True)
+class RateEncoder(Encoder):
+    """Rate code: ``round(x̂ · max_spikes)`` evenly spaced spikes (``max_spikes`` ≤ ``steps``)."""
+
+    kind: ClassVar[str] = "rate"
+    max_spikes: int = 0  # 0 means steps
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("rate encoder", "max_spikes", self.max_spikes, 0, self.steps)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_values
+
+    def _cap(self) -> int:
+        return self.max_spikes or self.steps
+
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        cap = self._cap()
+        counts = np.rint(self._scaled(x) * cap).astype(int)
+        return [(i, t, self.value) for i, c in enumerate(counts) for t in _spread(int(c), self.steps)]
+
+
+@dataclass(frozen=True)
+class FlipFlopEncoder(RateEncoder):
+    """Signed rate code over two inputs per value (``+`` at ``2i``, ``−`` at ``2i + 1``)."""
+
+    kind: ClassVar[str] = "flip_flop"
+
+    @property
+    def n_inputs(self) -> int:
+        return 2 * self.n_values
+
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        s = self._scaled(x) * 2.0 - 1.0  # [-1, 1], 0 at the centre of [lo, hi]
+        counts = np.rint(np.abs(s) * self._cap()).astype(int)
+        out = []
+        for i, (c, neg) in enumerate(zip(counts, s < 0, strict=True)):
+            out.extend((2 * i + int(neg), t, self.value) for t in _spread(int(c), self.steps))
+        return sorted(out)
+
+
+@dataclass(frozen=True)
+class TTFSEncoder(Encoder):
+    """Time to first spike: one spike per value at ``round((1 − x̂)(steps − 1))``."""
+
+    kind: ClassVar[str] = "ttfs"
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_values
+
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        times = np.rint((1.0 - self._scaled(x)) * (self.steps - 1)).astype(int)
+        return [(i, int(t), self.value) for i, t in enumerate(times)]
+
+
+@dataclass(frozen=True)
+class BinsEncoder(Encoder):
+    """One-hot bins: value ``i`` drives input ``i·bins + b`` (``b`` its bin) with ``spikes`` spikes."""
+
+    kind: ClassVar[str] = "bins"
+    bins: int = 4
+    spikes: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("bins encoder", "bins", self.bins, 1)
+        _check_int("bins encoder", "spikes", self.spikes, 1, self.steps)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_values * self.bins
+
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        b = np.minimum((self._scaled(x) * self.bins).astype(int), self.bins - 1)
+        times = _spread(self.spikes, self.steps)
+        return [(i * self.bins + int(k), t, self.value) for i, k in enumerate(b) for t in times]
+
+
+_ENCODERS: dict[str, type] = {c.kind: c for c in (RateEncoder, FlipFlopEncoder, TTFSEncoder, BinsEncoder)}
+
+
+def encoder_from_dict(doc: dict[str, Any]) -> Encoder:
+    """Rebuild an encoder from :meth:`Encoder.to_dict` output (raises NetworkError)."""
+    return Encoder._from(doc, _ENCODERS, "encoder")
+
+
+# ------------------------------------------------------------------------------ decoders
+@dataclass(frozen=True)
+class Decoder(_Coded, ABC):
+    """Base class: the output raster of one sample → an answer.
+
+    Parameters
+    ----------
+    n_outputs
+        Number of network outputs read.
+    """
+
+    n_outputs: int
+
+    def __post_init__(self) -> None:
+        _check_int(f"{self.kind} decoder", "n_outputs", self.n_outputs, 1)
+
+    def _raster(self, raster: ArrayLike) -> np.ndarray:
+        r = np.asarray(raster, dtype=bool)
+        if r.ndim != 2 or r.shape[1] != self.n_outputs:
+            raise ValueError(
+                f"{self.kind} decoder: raster shape {r.shape}, expected [steps, {self.n_outputs}]"
+            )
+        return r
+
+    @abstractmethod
+    def decode(self, raster: ArrayLike) -> Any:
+        """Decode one ``[steps, n_outputs]`` bool raster."""
+
+    def decode_batch(self, rasters: ArrayLike) -> np.ndarray:
+        """Decode ``[batch, steps, n_outputs]`` rasters (one answer per row)."""
+        return np.array([self.decode(r) for r in np.asarray(rasters, dtype=bool)])
+
+
+@dataclass(frozen=True)
+class CountDecoder(Decoder):
+    """Spike count per output, scaled to ``[lo, hi]`` (``max_count`` spikes give ``hi``)."""
+
+    kind: ClassVar[str] = "count"
+    max_count: int = 1
+    lo: float = 0.0
+    hi: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("count decoder", "max_count", self.max_count, 1)
+        _check_range("count decoder", self.lo, self.hi)
+
+    def decode(self, raster: ArrayLike) -> np.ndarray:
+        c = np.minimum(self._raster(raster).sum(axis=0), self.max_count)
+        return self.lo + (self.hi - self.lo) * c / self.max_count
+
+    def decode_batch(self, rasters: ArrayLike) -> np.ndarray:
+        r = np.asarray(rasters, dtype=bool)
+        c = np.minimum(r.sum(axis=1), self.max_count)
+        return self.lo + (self.hi - self.lo) * c / self.max_count
+
+
+def _first_times(r: np.ndarray) -> np.ndarray:
+    """First spike time per output (``steps`` where an output never spikes)."""
+    steps = r.shape[0]
+    return np.where(r.any(axis=0), r.argmax(axis=0), steps)
+
+
+@dataclass(frozen=True)
+class _ClassDecoder(Decoder):
+    """A class decoder: ranks outputs by spike count and first-spike time."""
+
+    default: int = 0
+    count_first: ClassVar[bool] = True
+
+    def decode(self, raster: ArrayLike) -> int:
+        r = self._raster(raster)
+        if not r.any():
+            return self.default
+        counts, first = -r.sum(axis=0), _first_times(r)
+        keys = (counts, first) if self.count_first else (first, counts)
+        # np.lexsort sorts by its last key first
+        return int(np.lexsort((np.arange(self.n_outputs), keys[1], keys[0]))[0])
+
+
+@dataclass(frozen=True)
+class WTADecoder(_ClassDecoder):
+    """Winner takes all: most spikes; ties → earliest first spike → lowest index."""
+
+    kind: ClassVar[str] = "wta"
+
+
+@dataclass(frozen=True)
+class FirstSpikeDecoder(_ClassDecoder):
+    """Earliest first spike; ties → most spikes → lowest index."""
+
+    kind: ClassVar[str] = "first_spike"
+    count_first: ClassVar[bool] = False
+
+
+_DECODERS: dict[str, type] = {c.kind: c for c in (CountDecoder, WTADecoder, FirstSpikeDecoder)}
+
+
+def decoder_from_dict(doc: dict[str, Any]) -> Decoder:
+    """Rebuild a decoder from :meth:`Decoder.to_dict` output (raises NetworkError)."""
+    return Decoder._from(doc, _DECODERS, "decoder")
+
+
+# ------------------------------------------------------------------------- network glue
+def attach_io(net: Network, encoder: Encoder, decoder: Decoder) -> Network:
+    """Record ``encoder`` and ``decoder`` in ``net.metadata["io"]`` (returns ``net``).
+
+    Raises
+    ------
+    NetworkError
+        When the network's input/output port counts differ from what the codes drive/read.
+    """
+    if encoder.n_inputs != len(net.inputs):
+        raise NetworkError(
+            f"{encoder.kind} encoder drives {encoder.n_inputs} inputs but the network has "
+            f"{len(net.inputs)}; add or remove input ports"
+        )
+    if decoder.n_outputs != len(net.outputs):
+        raise NetworkError(
+            f"{decoder.kind} decoder reads {decoder.n_outputs} outputs but the network has "
+            f"{len(net.outputs)}; add or remove output ports"
+        )
+    net.metadata[IO_KEY] = {"encoder": encoder.to_dict(), "decoder": decoder.to_dict()}
+    return net
+
+
+def io_of(net: Network) -> tuple[Encoder, Decoder]:
+    """The encoder and decoder recorded in ``net`` by :func:`attach_io`.
+
+    Raises
+    ------
+    NetworkError
+        When the network carries none, or a malformed or mismatching one.
+    """
+    doc = net.metadata.get(IO_KEY)
+    if not isinstance(doc, dict) or "encoder" not in doc or "decoder" not in doc:
+        raise NetworkError(
+            "network has no encoder/decoder in metadata['io']; train it with a spikeforge "
+            "trainer or record them with spikeforge.toolchain.codec.attach_io"
+        )
+    enc, dec = encoder_from_dict(doc["encoder"]), decoder_from_dict(doc["decoder"])
+    if enc.n_inputs != len(net.inputs) or dec.n_outputs != len(net.outputs):
+        raise NetworkError(
+            f"metadata['io'] codes {enc.n_inputs} inputs / {dec.n_outputs} outputs but the "
+            f"network has {len(net.inputs)} / {len(net.outputs)}"
+        )
+    return enc, dec
+
+
+def output_raster(net: Network, result: SimResult, t0: int = 0, steps: int | None = None) -> np.ndarray:
+    """``[steps, n_outputs]`` bool raster of ``net``'s output ports in ``result``.
+
+    Parameters
+    ----------
+    net
+        The network that produced ``result`` (gives the output ports).
+    result
+        A reference-model (or board) result.
+    t0, steps
+        The window to read (default: the whole run).
+    """
+    steps = result.steps - t0 if steps is None else steps
+    pos = net.index_of()
+    cols = np.array([pos[p.neuron] for p in net.outputs], dtype=np.int64)
+    full = np.zeros((steps, len(result.neuron_ids)), dtype=bool)
+    t = result.spike_times - t0
+    keep = (t >= 0) & (t < steps)
+    full[t[keep], result.spike_index[keep]] = True
+    return full[:, cols]
