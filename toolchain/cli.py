@@ -389,8 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_hw import add_build_parser, add_demo_parser, add_verify_parser
     from .cli_image import add_image_parser
+    from .cli_train import add_train_parser
 
     add_image_parser(sub)
+    add_train_parser(sub)
 
     add_verify_parser(sub)
     add_build_parser(sub)
