@@ -1,1 +1,37 @@
-"""The graph compiler: networkx passes that take any IR network to core images."""
+"""The graph compiler: any IR network → core images, provably unchanged.
+
+Entry points::
+
+    from spikeforge.toolchain.compiler import design_rule_check, quantize_network, compile_network
+    report = design_rule_check(net, config)          # DrcReport: .ok, .violations, .raise_if_failed()
+    qnet, qreport = quantize_network(net, config)    # float -> the core's integer widths
+    result = compile_network(net, config, max_cores=1, verify_steps=0)   # CompileResult
+
+Passes live one per module (:mod:`.prune`, :mod:`.quantize`, :mod:`.delays`, :mod:`.fanout`,
+:mod:`.placement`, :mod:`.partition`), the infrastructure in :mod:`.passes`, lowering and the
+deployment simulator in :mod:`.lower`.
+"""
+
+from .drc import DrcReport, Violation, design_rule_check
+from .lower import CompileResult, Route, compile_network, default_flow, simulate_deployment
+from .passes import CompileContext, CompileError, EquivalenceError, Flow, Pass, PassManager
+from .quantize import QuantizeReport, quantize_network
+
+__all__ = [
+    "CompileContext",
+    "CompileError",
+    "CompileResult",
+    "DrcReport",
+    "EquivalenceError",
+    "Flow",
+    "Pass",
+    "PassManager",
+    "QuantizeReport",
+    "Route",
+    "Violation",
+    "compile_network",
+    "default_flow",
+    "design_rule_check",
+    "quantize_network",
+    "simulate_deployment",
+]

@@ -1,0 +1,115 @@
+"""Prune: dead neurons, synapses that change nothing, and parallel synapses merged.
+
+All three passes are exact (every observable spike is unchanged):
+
+* :class:`MergeParallel` — synapses with the same ``pre``, ``post`` and ``delay`` deliver in
+  the same step into one exact sum, so they become one synapse carrying the sum (kept apart
+  when the sum would not fit ``weight_bits``). A merged weight of 0 still touches.
+* :class:`PruneZeroWeights` — a weight-0 synapse only *touches* its target; it is removed when
+  the target has a bias ≠ 0 (then the target is touched every step it is not refractory, and
+  a refractory neuron ignores events anyway). Elsewhere it is kept: it can make a neuron fire.
+* :class:`PruneDead` (to a fixed point) — a neuron that can never fire loses its outgoing
+  synapses (and, unless it is a port, the neuron goes too): it is never touched (no input
+  port, no incoming synapse, bias 0), or its potential can never reach θ (``θ > 0`` and no
+  positive weight or bias; or full leak and ``bias⁺ + Σ w⁺ < θ``). When the network has
+  outputs, neurons with no path to an output (and not ports) are removed.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .drc import limits
+from .passes import CompileContext, Pass
+
+__all__ = ["MergeParallel", "PruneDead", "PruneZeroWeights"]
+
+
+def _ports(g: nx.MultiDiGraph) -> tuple[set[int], set[int]]:
+    return ({n for _, n in g.graph.get("inputs", [])}, {n for _, n in g.graph.get("outputs", [])})
+
+
+class MergeParallel(Pass):
+    """Merge parallel synapses (same pre, post, delay) whose summed weight fits the core."""
+
+    name = "merge"
+
+    def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        wlo, whi = limits(ctx.config)["weight"]
+        groups: dict[tuple[int, int, int], list[tuple[int, int, int, dict]]] = {}
+        for u, v, k, a in g.edges(keys=True, data=True):
+            groups.setdefault((u, v, a["delay"]), []).append((u, v, k, a))
+        merged = 0
+        for es in groups.values():
+            if len(es) < 2:
+                continue
+            total = sum(a["weight"] for *_, a in es)
+            if not wlo <= total <= whi or any(abs(a["weight"]) > whi or a["weight"] < wlo for *_, a in es):
+                continue
+            es[0][3]["weight"] = total
+            for u, v, k, _ in es[1:]:
+                g.remove_edge(u, v, k)
+            merged += len(es) - 1
+        ctx.note("merged", merged)
+        return merged > 0
+
+
+class PruneZeroWeights(Pass):
+    """Remove weight-0 synapses onto neurons with a bias ≠ 0 (touched every step anyway)."""
+
+    name = "prune-zero"
+
+    def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        drop = [(u, v, k) for u, v, k, w in g.edges(keys=True, data="weight")
+                if w == 0 and g.nodes[v].get("bias", 0) != 0]
+        g.remove_edges_from(drop)
+        ctx.note("zero_synapses", len(drop))
+        return bool(drop)
+
+
+def _never_fires(g: nx.MultiDiGraph, n: int, inputs: set[int]) -> bool:
+    if n in inputs:
+        return False
+    a = g.nodes[n]
+    bias = a.get("bias", 0)
+    if g.in_degree(n) == 0 and bias == 0:
+        return True  # never touched
+    pos = max(bias, 0) + sum(max(w, 0) for _, _, w in g.in_edges(n, data="weight"))
+    th = a.get("threshold", 1)
+    if pos == 0 and th > 0:
+        return True  # v starts at 0 and never rises above it
+    return a.get("leak") == "full" and pos < th
+
+
+class PruneDead(Pass):
+    """Remove neurons that never fire or never reach an output (run to a fixed point)."""
+
+    name = "prune-dead"
+    fixed_point = True
+
+    def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        inputs, outputs = _ports(g)
+        ports = inputs | outputs
+        dead = [n for n in g.nodes if _never_fires(g, n, inputs) and g.out_degree(n) > 0]
+        edges_before = g.number_of_edges()
+        for n in dead:
+            g.remove_edges_from(list(g.out_edges(n, keys=True)))
+        silent = [n for n in g.nodes if n not in ports and g.out_degree(n) == 0
+                  and _never_fires(g, n, inputs)]
+        if outputs:
+            keep = set(outputs)
+            stack = list(outputs)
+            while stack:
+                u = stack.pop()
+                for p in g.predecessors(u):
+                    if p not in keep:
+                        keep.add(p)
+                        stack.append(p)
+            unreachable = [n for n in g.nodes if n not in keep and n not in ports]
+        else:
+            unreachable = []
+        gone = set(silent) | set(unreachable)
+        g.remove_nodes_from(gone)
+        ctx.note("neurons", len(gone))
+        ctx.note("synapses", edges_before - g.number_of_edges())
+        return bool(dead) or bool(gone)
