@@ -68,6 +68,7 @@ __all__ = [
     "attach_io",
     "decoder_from_dict",
     "encoder_from_dict",
+    "io_latency",
     "io_of",
     "output_raster",
 ]
@@ -377,8 +378,12 @@ def decoder_from_dict(doc: dict[str, Any]) -> Decoder:
 
 
 # ------------------------------------------------------------------------- network glue
-def attach_io(net: Network, encoder: Encoder, decoder: Decoder) -> Network:
+def attach_io(net: Network, encoder: Encoder, decoder: Decoder, *, latency: int = 0) -> Network:
     """Record ``encoder`` and ``decoder`` in ``net.metadata["io"]`` (returns ``net``).
+
+    ``latency`` is how many steps the outputs lag the inputs (e.g. one per layer of a
+    feed-forward network with delay-1 synapses): a sample is run for ``encoder.steps +
+    latency`` steps and the decoder reads that whole run (:func:`io_latency`).
 
     Raises
     ------
@@ -395,8 +400,25 @@ def attach_io(net: Network, encoder: Encoder, decoder: Decoder) -> Network:
             f"{decoder.kind} decoder reads {decoder.n_outputs} outputs but the network has "
             f"{len(net.outputs)}; add or remove output ports"
         )
+    _check_int("attach_io", "latency", latency, 0)
     net.metadata[IO_KEY] = {"encoder": encoder.to_dict(), "decoder": decoder.to_dict()}
+    if latency:
+        net.metadata[IO_KEY]["latency"] = int(latency)
     return net
+
+
+def io_latency(net: Network) -> int:
+    """Steps the outputs lag the inputs, as recorded by :func:`attach_io` (0 if none).
+
+    Raises
+    ------
+    NetworkError
+        When the recorded value is not an integer >= 0.
+    """
+    doc = net.metadata.get(IO_KEY)
+    lat = doc.get("latency", 0) if isinstance(doc, dict) else 0
+    _check_int("metadata['io']", "latency", lat, 0)
+    return int(lat)
 
 
 def io_of(net: Network) -> tuple[Encoder, Decoder]:
