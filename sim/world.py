@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from .arena import Arena, as_arenas, nearest_obstacle
 
@@ -346,7 +347,7 @@ class World:
 
 
 def run_episode(controller: Controller, arena: Arena, steps: int = 600, seed: int = 0,
-                robot: Robot | None = None, record: bool = True) -> Episode:
+                robot: Robot | None = None, record: bool = True, progress: bool = False) -> Episode:
     """Drive one robot with ``controller`` for ``steps`` control steps.
 
     Parameters
@@ -363,12 +364,15 @@ def run_episode(controller: Controller, arena: Arena, steps: int = 600, seed: in
         Robot parameters (default :class:`Robot`).
     record
         Keep the trajectory.
+    progress
+        Show a progress bar (tqdm, on stderr, only when it is a terminal).
     """
     if steps < 0:
         raise ValueError(f"steps = {steps} is out of range; allowed: an integer >= 0")
     world = World(arena, seed, robot, record=record)
     controller.reset(seed)
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=f"episode in {arena.name}", unit="step", disable=None if progress else True,
+                  leave=False):
         world.step(np.asarray(controller.act(world.sensors()[0]))[None, :])
     return world.episodes(time.perf_counter() - t0)[0]

@@ -333,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on an error, show the full traceback instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    from .cli_robot import add_robot_parser, bench_robot
+
+    register_bench("robot", bench_robot, "coverage and collisions of robot controllers on 10 unseen arenas")
 
     sp = sub.add_parser("simulate", help="run a network on the reference model",
                         description=_SIM_DESCRIPTION, epilog=_SIM_EPILOG,
@@ -397,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(sub)
     add_build_parser(sub)
     add_demo_parser(sub)
+    add_robot_parser(sub)
     return parser
 
 

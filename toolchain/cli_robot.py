@@ -1,0 +1,258 @@
+"""``spikeforge robot`` (drive the simulated robot in closed loop) and ``spikeforge bench robot``.
+
+Where a spiking network runs is a *target*: a name in :data:`TARGETS` mapped to a factory
+``(network, args) -> Backend`` (:class:`spikeforge.sim.robot.Backend`: ``reset()`` and
+``step(events, steps)``). Only ``reference`` ships here; board targets (emulated, Verilator
+virtual board, a serial port) register with :func:`register_target` and read their own
+options from ``args``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BENCH_CONTROLLERS", "TARGETS", "add_robot_parser", "bench_robot", "register_target"]
+
+log = logging.getLogger("spikeforge")
+
+#: ``--target`` name → (factory(network, args) -> Backend, one-line help).
+TARGETS: dict[str, tuple[Callable[[Any, argparse.Namespace], Any], str]] = {}
+
+
+def register_target(name: str, factory: Callable[[Any, argparse.Namespace], Any], help: str) -> None:
+    """Add a ``spikeforge robot --target NAME`` (a factory ``(network, args) -> Backend``)."""
+    TARGETS[name] = (factory, help)
+
+
+def _reference_target(network: Any, args: argparse.Namespace) -> Any:
+    from spikeforge.sim.robot import ReferenceBackend
+
+    return ReferenceBackend(network)
+
+
+register_target("reference", _reference_target, "the bit-exact reference model (numpy)")
+
+CONTROLLERS = ("random", "braitenberg", "spiking-braitenberg")
+
+_DESCRIPTION = """\
+Drive the simulated robot (a differential-drive robot with NeoN's sensors: 5 LIDAR
+readings at 30 degree steps, 2 bump switches, bias and random inputs; 4 motor outputs) in
+closed loop for --steps control steps of 0.1 s, and print coverage (fraction of the arena's
+free cells visited), collisions, distance and the control-step rate and latency.
+
+The controller is a spiking network (--network: spikeforge JSON with the robot's encoder and
+decoder in metadata["io"], as the robot task writes them) run on --target, or a built-in one:
+'random' (a random walk), 'braitenberg' (hand-written Python), 'spiking-braitenberg' (a
+hand-built 13-neuron spiking network). Each control step of a spiking controller encodes the
+sensors into input spikes, runs the network for its encoder window on the target and decodes
+the output spike counts into motor commands.
+
+The arena is a JSON file, a shipped example by name (%s), or a
+random arena drawn from --seed; --seed also seeds the robot's random input."""
+
+_EPILOG = """\
+examples:
+  spikeforge robot --controller braitenberg --arena two-rooms --plot run.png
+  spikeforge robot --network evolved.json --seed 3 --steps 1000 --gif run.gif
+  spikeforge robot --controller spiking-braitenberg --target reference --json
+  spikeforge bench robot                      # baselines on 10 unseen arenas"""
+
+
+def add_robot_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``spikeforge robot``."""
+    from spikeforge.sim.arena import arena_names
+
+    rp = sub.add_parser("robot", help="drive the simulated robot in closed loop (coverage, collisions)",
+                        description=_DESCRIPTION % ", ".join(arena_names()), epilog=_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    who = rp.add_mutually_exclusive_group()
+    who.add_argument("--network", metavar="NETWORK", help="spiking controller: a network JSON file")
+    who.add_argument("--controller", choices=CONTROLLERS, default=None,
+                     help="a built-in controller (default: braitenberg)")
+    rp.add_argument("--arena", metavar="FILE|NAME", help="arena JSON file or shipped arena name "
+                    "(default: a random arena from --seed)")
+    rp.add_argument("--seed", type=int, default=0, metavar="S",
+                    help="random arena and random-input seed (default: 0)")
+    rp.add_argument("--steps", type=int, default=600, metavar="N", help="control steps (default: 600 = 60 s)")
+    rp.add_argument("--target", choices=sorted(TARGETS), default="reference",
+                    help="where a spiking controller runs: " + "; ".join(f"{k}: {h}" for k, (_, h) in sorted(TARGETS.items())))
+    rp.add_argument("--plot", metavar="PNG", help="write the top-down trajectory plot here")
+    rp.add_argument("--gif", metavar="GIF", help="write an animation of the run here (slower)")
+    rp.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    rp.set_defaults(func=cmd_robot)
+
+
+class _Timed:
+    """Wraps a controller and times each ``act`` (the control-step latency)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seconds: list[float] = []
+
+    def reset(self, seed: int) -> None:
+        self.inner.reset(seed)
+        self.seconds = []
+
+    def act(self, sensors: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.inner.act(sensors)
+        self.seconds.append(time.perf_counter() - t0)
+        return out
+
+
+def _controller(args: argparse.Namespace) -> tuple[Any, str]:
+    from spikeforge.sim.robot import Braitenberg, RandomWalk, SpikingController, spiking_braitenberg
+
+    if args.network:
+        from .cli import load_any
+
+        net = load_any(args.network)
+        factory, _ = TARGETS[args.target]
+        return SpikingController(net, factory(net, args)), f"{Path(args.network).name} on {args.target}"
+    name = args.controller or "braitenberg"
+    if name == "random":
+        return RandomWalk(), "random walk"
+    if name == "braitenberg":
+        return Braitenberg(), "braitenberg"
+    net = spiking_braitenberg()
+    factory, _ = TARGETS[args.target]
+    return SpikingController(net, factory(net, args)), f"spiking braitenberg on {args.target}"
+
+
+def cmd_robot(args: argparse.Namespace) -> int:
+    """Handler of ``spikeforge robot``."""
+    from spikeforge.sim.arena import ArenaError, load_arena, random_arena
+    from spikeforge.sim.world import run_episode
+
+    from .cli import UsageError
+
+    if args.steps < 1:
+        raise UsageError(f"--steps = {args.steps} is out of range; allowed: an integer >= 1")
+    if (args.controller in ("random", "braitenberg")) and args.target != "reference":
+        raise UsageError(f"--target {args.target} runs spiking controllers; '{args.controller}' is plain Python")
+    try:
+        arena = load_arena(args.arena) if args.arena else random_arena(args.seed)
+    except ArenaError as e:
+        raise UsageError(str(e)) from None
+    ctrl, label = _controller(args)
+    timed = _Timed(ctrl)
+    ep = run_episode(timed, arena, steps=args.steps, seed=args.seed, progress=True)
+    lat = np.array(timed.seconds) * 1e3
+    summary: dict[str, Any] = {
+        "controller": label, **ep.summary(), "seed": args.seed,
+        "control_steps_per_s": round(ep.steps / ep.seconds, 1) if ep.seconds > 0 else None,
+        "latency_ms_mean": round(float(lat.mean()), 4), "latency_ms_p95": round(float(np.percentile(lat, 95)), 4),
+    }
+    if args.plot:
+        from spikeforge.sim.robot_plot import save_trajectory
+
+        save_trajectory(ep, args.plot, label)
+        summary["plot"] = args.plot
+    if args.gif:
+        from tqdm import tqdm
+
+        from spikeforge.sim.robot_plot import save_animation
+
+        with tqdm(desc="animation", unit="frame", disable=None, leave=False) as bar:
+            def tick(i: int, n: int) -> None:
+                bar.total = n
+                bar.update(i - bar.n)
+
+            save_animation(ep, args.gif, label, progress=tick)
+        summary["gif"] = args.gif
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return 0
+    out = [
+        f"controller: {label}",
+        f"arena: {arena.name} ({arena.width:g} x {arena.height:g} m), {ep.steps} control steps "
+        f"({ep.steps * 0.1:.0f} s), seed {args.seed}",
+        f"coverage: {ep.coverage:.1%} of the free cells",
+        f"collisions: {ep.collisions} ({ep.contact_steps} steps in contact)",
+        f"distance: {ep.distance:.2f} m",
+        f"control steps/s: {summary['control_steps_per_s']} (latency mean {summary['latency_ms_mean']:.3f} ms, "
+        f"p95 {summary['latency_ms_p95']:.3f} ms)",
+    ]
+    out += [f"{k}: {summary[k]}" for k in ("plot", "gif") if k in summary]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench
+def _bench_controllers() -> dict[str, Callable[[], Any]]:
+    from spikeforge.sim.robot import Braitenberg, RandomWalk, SpikingController, spiking_braitenberg
+
+    return {
+        "random": RandomWalk,
+        "braitenberg": Braitenberg,
+        "spiking-braitenberg@reference": lambda: SpikingController(spiking_braitenberg()),
+    }
+
+
+#: Extra bench controllers: name → factory (the evolved controller registers here).
+BENCH_CONTROLLERS: dict[str, Callable[[], Any]] = {}
+
+BENCH_ARENAS = 10
+BENCH_EPISODE = 600
+
+
+def bench_robot(args: argparse.Namespace) -> int:
+    """``spikeforge bench robot``: one JSON line per controller, then the task's evaluations/s.
+
+    Each controller drives 600 control steps in each of the 10 unseen test arenas
+    (:func:`spikeforge.sim.robot_task.test_arenas`); the line holds mean coverage, collisions
+    and contact steps, per-arena values, and control steps per second. The last line times
+    :meth:`RobotTask.evaluate` on a population of random robot networks.
+    """
+    from tqdm import tqdm
+
+    from spikeforge.sim.robot_task import RobotTask, random_robot_network, test_arenas
+    from spikeforge.sim.world import run_episode
+
+    from .cli import machine_description
+
+    machine = machine_description()
+    steps = BENCH_EPISODE if args.steps == 1000 else args.steps  # 1000: the shared default
+    arenas = test_arenas(BENCH_ARENAS)
+    ctrls = {**_bench_controllers(), **BENCH_CONTROLLERS}
+    for name, make in ctrls.items():
+        eps = []
+        for k, arena in enumerate(tqdm(arenas, desc=name, unit="arena", disable=None, leave=False)):
+            eps.append(run_episode(make(), arena, steps=steps, seed=k, record=False))
+        secs = sum(e.seconds for e in eps)
+        line = {
+            "bench": "robot", "controller": name, "arenas": len(arenas), "steps": steps,
+            "coverage": round(float(np.mean([e.coverage for e in eps])), 4),
+            "collisions": round(float(np.mean([e.collisions for e in eps])), 2),
+            "contact_steps": round(float(np.mean([e.contact_steps for e in eps])), 1),
+            "coverage_per_arena": [round(e.coverage, 3) for e in eps],
+            "collisions_per_arena": [e.collisions for e in eps],
+            "control_steps_per_s": round(steps * len(eps) / secs, 1) if secs > 0 else None,
+            "machine": machine,
+        }
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+    pop = max(1, min(args.runs, 256))
+    task = RobotTask(steps=min(steps, 200))
+    nets = [random_robot_network(np.random.default_rng([args.seed, k]), task) for k in range(pop)]
+    t0 = time.perf_counter()
+    task.evaluate(nets, seed=args.seed)
+    secs = time.perf_counter() - t0
+    robot_steps = pop * task.n_arenas * task.steps
+    sys.stdout.write(json.dumps({
+        "bench": "robot", "case": "task_evaluate", "population": pop, "arenas": task.n_arenas,
+        "steps": task.steps, "seconds": round(secs, 3),
+        "evaluations_per_s": round(pop / secs, 2), "robot_steps_per_s": round(robot_steps / secs),
+        "machine": machine,
+    }) + "\n")
+    return 0
+
