@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .passes import CompileContext, Pass, add_relay
+from .passes import CompileContext, Pass, add_relay, succ
 
 __all__ = ["LegaliseDelays"]
 
@@ -29,9 +29,11 @@ class LegaliseDelays(Pass):
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         D = ctx.config.max_delay
         long_by_src: dict[int, list[tuple[int, int, int, dict]]] = {}
-        for u, v, k, a in g.edges(keys=True, data=True):
-            if a["delay"] > D:
-                long_by_src.setdefault(u, []).append((u, v, k, a))
+        for u, nbrs in succ(g).items():
+            for v, kd in nbrs.items():
+                for k, a in kd.items():
+                    if a["delay"] > D:
+                        long_by_src.setdefault(u, []).append((u, v, k, a))
         relays = 0
         for u, es in long_by_src.items():
             depth = max((a["delay"] - 1) // D for *_, a in es)

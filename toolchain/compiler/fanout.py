@@ -25,7 +25,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .drc import limits
-from .passes import CompileContext, CompileError, Pass, add_relay
+from .passes import CompileContext, CompileError, Pass, add_relay, pred, succ
 
 __all__ = ["CheckFanIn", "FanoutTree", "SplitWeights"]
 
@@ -37,8 +37,8 @@ class SplitWeights(Pass):
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         wlo, whi = limits(ctx.config)["weight"]
-        wide = [(u, v, k, a) for u, v, k, a in g.edges(keys=True, data=True)
-                if not wlo <= a["weight"] <= whi]
+        wide = [(u, v, k, a) for u, nbrs in succ(g).items() for v, kd in nbrs.items()
+                for k, a in kd.items() if not wlo <= a["weight"] <= whi]
         added = 0
         for u, v, _k, a in wide:
             w = int(a["weight"])
@@ -102,8 +102,8 @@ class CheckFanIn(Pass):
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         amax = limits(ctx.config)["fan_in"][1]
         fan: dict[int, int] = {}
-        for _, v, w in g.edges(data="weight"):
-            fan[v] = fan.get(v, 0) + abs(w)
+        for v, preds in pred(g).items():
+            fan[v] = sum(abs(a["weight"]) for kd in preds.values() for a in kd.values())
         worst = max(fan.items(), key=lambda kv: kv[1], default=(None, 0))
         ctx.note("max_fan_in", worst[1])
         over = [n for n, f in fan.items() if f > amax]

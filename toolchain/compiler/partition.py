@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .passes import CompileContext, CompileError, Pass
+from .passes import CompileContext, CompileError, Pass, edge_count, node_order, pred, succ
 
 __all__ = ["Partition", "assign_cores"]
 
@@ -28,19 +28,20 @@ def assign_cores(g: nx.MultiDiGraph, n_neurons: int, n_synapses: int) -> dict[in
     """Core of each node: fill cores in node order up to ``n_neurons`` and ``n_synapses``."""
     core: dict[int, int] = {}
     c, count, syn = 0, 0, 0
-    for n in g.nodes:
-        local = g.number_of_edges(n, n)
-        for _, v in g.out_edges(n):
-            if core.get(v) == c and v != n:
-                local += 1
-        for u, _ in g.in_edges(n):
-            if core.get(u) == c and u != n:
-                local += 1
+    out, inc = succ(g), pred(g)
+    for n in node_order(g):
+        local = len(out[n].get(n, ()))
+        for v, kd in out[n].items():
+            if v != n and core.get(v) == c:
+                local += len(kd)
+        for u, kd in inc[n].items():
+            if u != n and core.get(u) == c:
+                local += len(kd)
         if local > n_synapses:
             raise CompileError(f"neuron {n}: {local} self-synapses do not fit a synapse table of {n_synapses}")
         if count + 1 > n_neurons or syn + local > n_synapses:
             c, count, syn = c + 1, 0, 0
-            local = g.number_of_edges(n, n)
+            local = len(out[n].get(n, ()))
         core[n] = c
         count += 1
         syn += local
@@ -54,7 +55,7 @@ class Partition(Pass):
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         cfg = ctx.config
-        n, m = g.number_of_nodes(), g.number_of_edges()
+        n, m = g.number_of_nodes(), edge_count(g)
         if n <= cfg.n_neurons and m <= cfg.n_synapses:
             core = dict.fromkeys(g.nodes, 0)
         else:
@@ -73,7 +74,7 @@ class Partition(Pass):
                 f"max_cores = {ctx.max_cores}")
         changed = any(g.nodes[x].get("core") != c for x, c in core.items())
         nx.set_node_attributes(g, core, "core")
-        cut = sum(1 for u, v in g.edges() if core[u] != core[v])
+        cut = sum(len(kd) for u, nbrs in succ(g).items() for v, kd in nbrs.items() if core[u] != core[v])
         g.graph["cores"] = k
         ctx.note("cores", k)
         ctx.note("routes", cut)

@@ -16,9 +16,10 @@ Relay neurons added by a pass carry the node attribute ``relay = True``; they ar
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +28,7 @@ import networkx as nx
 import numpy as np
 
 from spikeforge.hdl.config import CoreConfig
-from spikeforge.toolchain.ir import Network, NetworkError, save_network
+from spikeforge.toolchain.ir import Network, NetworkError, Neuron, Port, Synapse, save_network
 from spikeforge.toolchain.reference import InputEvent, SimResult, simulate_batch
 
 __all__ = [
@@ -40,11 +41,16 @@ __all__ = [
     "EquivalenceError",
     "RELAY_PARAMS",
     "add_relay",
+    "edge_count",
+    "edges",
     "graph_to_network",
     "network_to_graph",
+    "node_order",
     "observable_neurons",
+    "pred",
     "random_stimuli",
     "same_behaviour",
+    "succ",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,13 +81,70 @@ def network_to_graph(net: Network) -> nx.MultiDiGraph:
     return g
 
 
+def node_order(g: nx.MultiDiGraph) -> list[int]:
+    """Neuron order: ``graph["node_order"]`` (set by placement) for the nodes it lists, then
+    any other node in insertion order."""
+    order = g.graph.get("node_order")
+    if order is None:
+        return list(g.nodes)
+    listed = [n for n in order if n in g]
+    have = set(listed)
+    return listed + [n for n in g.nodes if n not in have]
+
+
+def succ(g: nx.MultiDiGraph) -> dict[int, dict[int, dict[int, dict[str, Any]]]]:
+    """``u → v → key → edge attributes`` as plain dicts, for bulk read-only walks.
+
+    This is networkx's own adjacency store (``MultiDiGraph._succ``); the public
+    ``g.succ`` wraps every lookup in a view object, which costs about 10× on 100k synapses.
+    Never mutate through it: use the graph's methods.
+    """
+    return g._succ  # noqa: SLF001
+
+
+def pred(g: nx.MultiDiGraph) -> dict[int, dict[int, dict[int, dict[str, Any]]]]:
+    """``v → u → key → edge attributes`` (see :func:`succ`; read-only)."""
+    return g._pred  # noqa: SLF001
+
+
+def edges(g: nx.MultiDiGraph) -> Iterator[tuple[int, int, int, dict[str, Any]]]:
+    """Every synapse as ``(pre, post, key, attributes)`` (a fast ``g.edges(keys=True, data=True)``)."""
+    for u, nbrs in succ(g).items():
+        for v, kd in nbrs.items():
+            for k, a in kd.items():
+                yield u, v, k, a
+
+
+def edge_count(g: nx.MultiDiGraph) -> int:
+    """Number of synapses (faster than ``number_of_edges()`` on a multigraph)."""
+    return sum(len(kd) for nbrs in succ(g).values() for kd in nbrs.values())
+
+
 def graph_to_network(g: nx.MultiDiGraph) -> Network:
-    """Back to a :class:`Network` (relay ids recorded in ``metadata["compiler"]["relays"]``)."""
+    """Back to a :class:`Network`: neurons in :func:`node_order`, synapses by their ``order``
+    attribute (new ones last), relay ids in ``metadata["compiler"]["relays"]``.
+
+    The passes keep every field valid, so the result is not re-validated here (lowering and
+    the reference model validate what they are given).
+    """
     relays = sorted(n for n, a in g.nodes(data=True) if a.get("relay"))
-    md = g.graph.setdefault("metadata", {})
+    md = copy.deepcopy(g.graph.get("metadata", {}))
     if relays or "compiler" in md:
         md.setdefault("compiler", {})["relays"] = relays
-    return Network.from_networkx(g)
+    nodes = g.nodes
+    neurons = [Neuron(id=n, **{k: v for k, v in nodes[n].items() if k in _NEURON_KEYS}) for n in node_order(g)]
+    inf = float("inf")
+    edges = [(a.get("order", inf), u, v, a) for u, nbrs in succ(g).items() for v, kd in nbrs.items()
+             for a in kd.values()]
+    edges.sort(key=lambda e: e[0])
+    synapses = [Synapse(u, v, a.get("weight", 1), a.get("delay", 1)) for _, u, v, a in edges]
+    return Network(neurons=neurons, synapses=synapses,
+                   inputs=[Port(name, nid) for name, nid in g.graph.get("inputs", [])],
+                   outputs=[Port(name, nid) for name, nid in g.graph.get("outputs", [])],
+                   metadata=md)
+
+
+_NEURON_KEYS = frozenset(("threshold", "leak", "leak_shift", "reset", "v_min", "refractory", "bias", "name"))
 
 
 def add_relay(g: nx.MultiDiGraph, tag: str = "relay") -> int:
@@ -291,8 +354,11 @@ class PassManager:
                 if it >= self.max_iterations:
                     raise CompileError(f"pass {p.name!r} did not reach a fixed point in {it} iterations")
             dt = time.perf_counter() - t0
-            rec = PassRecord(p.name, changed, it, dt, dict(self.ctx._notes),
-                             g.number_of_nodes(), g.number_of_edges())
+            if changed or not self.records:
+                m = edge_count(g)
+            else:
+                m = self.records[-1].synapses
+            rec = PassRecord(p.name, changed, it, dt, dict(self.ctx._notes), g.number_of_nodes(), m)
             self.records.append(rec)
             log.info("pass %-12s %s in %.3f s (%d iteration%s) %s", p.name,
                      "changed" if changed else "unchanged", dt, it, "" if it == 1 else "s",

@@ -7,12 +7,13 @@ bank conflicts to avoid on the current cores. What placement still buys:
 
 * **locality** — neurons are numbered in reverse Cuthill–McKee order of the undirected
   connection graph (breadth first from a low-degree neuron, neighbours by degree), so
-  connected neurons get nearby slots: smaller ``|slot(pre) − slot(post)|`` (reported as
+  connected neurons get nearby slots: smaller mean ``|slot(pre) − slot(post)|`` (reported as
   ``span`` before/after), and partitioning by contiguous slot ranges cuts fewer synapses;
-* **ordered segments** — within a segment, synapses are sorted by target slot, so ``acc``
-  is walked in ascending address order (reported as ``monotone`` segments).
+* **ordered segments** — synapses are listed by (pre slot, delay, post slot), the order the
+  image lays them out in, so within a segment ``acc`` is walked in ascending address order.
 
-Ports keep their names and neurons; only the order changes, so behaviour is unchanged.
+Ports keep their names and neurons; only the order changes (``graph["node_order"]`` and each
+synapse's ``order``), so behaviour is unchanged.
 """
 
 from __future__ import annotations
@@ -20,23 +21,25 @@ from __future__ import annotations
 from collections import deque
 
 import networkx as nx
+import numpy as np
 
-from .passes import CompileContext, Pass
+from .passes import CompileContext, Pass, node_order, succ
 
 __all__ = ["Placement", "rcm_order", "span"]
 
 
 def rcm_order(g: nx.MultiDiGraph) -> list[int]:
-    """Reverse Cuthill–McKee order of the nodes (every connected component, in node order)."""
+    """Reverse Cuthill–McKee order of the nodes (every connected component)."""
     adj: dict[int, set[int]] = {n: set() for n in g.nodes}
-    for u, v in g.edges():
-        if u != v:
-            adj[u].add(v)
-            adj[v].add(u)
+    for u, nbrs in succ(g).items():
+        for v in nbrs:
+            if u != v:
+                adj[u].add(v)
+                adj[v].add(u)
     deg = {n: len(a) for n, a in adj.items()}
     seen: set[int] = set()
     order: list[int] = []
-    for start in sorted(g.nodes, key=lambda n: deg[n]):
+    for start in sorted(node_order(g), key=deg.__getitem__):
         if start in seen:
             continue
         seen.add(start)
@@ -44,43 +47,61 @@ def rcm_order(g: nx.MultiDiGraph) -> list[int]:
         while q:
             u = q.popleft()
             order.append(u)
-            for v in sorted((x for x in adj[u] if x not in seen), key=lambda x: deg[x]):
-                seen.add(v)
-                q.append(v)
+            nxt = [x for x in adj[u] if x not in seen]
+            nxt.sort(key=deg.__getitem__)
+            seen.update(nxt)
+            q.extend(nxt)
     order.reverse()
     return order
 
 
-def span(g: nx.MultiDiGraph) -> float:
-    """Mean ``|slot(pre) − slot(post)|`` over synapses, slots in node order (0 if none)."""
-    slot = {n: i for i, n in enumerate(g.nodes)}
-    m = g.number_of_edges()
-    return sum(abs(slot[u] - slot[v]) for u, v in g.edges()) / m if m else 0.0
+def span(g: nx.MultiDiGraph, order: list[int] | None = None) -> float:
+    """Mean ``|slot(pre) − slot(post)|`` over synapses (slots in ``order``, default
+    :func:`node_order`); 0 without synapses."""
+    slot = {n: i for i, n in enumerate(order if order is not None else node_order(g))}
+    d = [abs(slot[u] - slot[v]) * len(kd) for u, nbrs in succ(g).items() for v, kd in nbrs.items()]
+    n = sum(len(kd) for nbrs in succ(g).values() for kd in nbrs.values())
+    return float(np.sum(d)) / n if n else 0.0
 
 
 class Placement(Pass):
-    """Renumber neurons (reverse Cuthill–McKee) and sort synapses by (pre, delay, post slot)."""
+    """Renumber neurons (reverse Cuthill–McKee) and order synapses by (pre, delay, post slot)."""
 
     name = "placement"
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
-        before = span(g)
+        old = node_order(g)
         order = rcm_order(g)
+        pos = {n: i for i, n in enumerate(old)}
+        old_slot = np.array([pos[n] for n in order], dtype=np.int64)  # indexed by new slot
         slot = {n: i for i, n in enumerate(order)}
-        edges = sorted(g.edges(keys=True, data=True),
-                       key=lambda e: (slot[e[0]], e[3]["delay"], slot[e[1]], e[3].get("order", 0)))
-        old_nodes = list(g.nodes)
-        old_edges = [(u, v, a.get("order")) for u, v, _k, a in sorted(
-            g.edges(keys=True, data=True), key=lambda e: e[3].get("order", float("inf")))]
-        nodes = [(n, dict(g.nodes[n])) for n in order]
-        g.remove_nodes_from(old_nodes)
-        g.add_nodes_from(nodes)
-        for k, (u, v, _key, a) in enumerate(edges):
-            a = dict(a)
-            a["order"] = k
-            g.add_edge(u, v, **a)
-        after = span(g)
-        changed = old_nodes != order or old_edges != [(u, v, k) for k, (u, v, _, _) in enumerate(edges)]
-        ctx.note("span_before", round(before, 2))
-        ctx.note("span_after", round(after, 2))
+        n = len(order)
+        dmax = 1 + max((a["delay"] for nbrs in succ(g).values() for kd in nbrs.values() for a in kd.values()),
+                       default=1)
+        attrs = []
+        comp = []  # (pre slot, delay, post slot) as one integer
+        for u, nbrs in succ(g).items():
+            su = slot[u] * dmax
+            for v, kd in nbrs.items():
+                sv = slot[v]
+                for a in kd.values():
+                    attrs.append(a)
+                    comp.append((su + a["delay"]) * n + sv)
+        key = np.array(comp, dtype=np.int64)
+        rank = np.empty(len(attrs), dtype=np.int64)
+        rank[np.argsort(key, kind="stable")] = np.arange(len(attrs))
+        changed = order != old
+        for a, k in zip(attrs, rank.tolist(), strict=True):
+            if a.get("order") != k:
+                a["order"] = k
+                changed = True
+        g.graph["node_order"] = order
+        if len(attrs):
+            pre, post = key // n // dmax, key % n
+            before = np.abs(old_slot[pre] - old_slot[post]).mean()
+            after = np.abs(pre - post).mean()
+        else:
+            before = after = 0.0
+        ctx.note("span_before", round(float(before), 2))
+        ctx.note("span_after", round(float(after), 2))
         return changed

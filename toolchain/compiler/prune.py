@@ -20,7 +20,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .drc import limits
-from .passes import CompileContext, Pass
+from .passes import CompileContext, Pass, edge_count, pred, succ
 
 __all__ = ["MergeParallel", "PruneDead", "PruneZeroWeights"]
 
@@ -37,8 +37,11 @@ class MergeParallel(Pass):
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         wlo, whi = limits(ctx.config)["weight"]
         groups: dict[tuple[int, int, int], list[tuple[int, int, int, dict]]] = {}
-        for u, v, k, a in g.edges(keys=True, data=True):
-            groups.setdefault((u, v, a["delay"]), []).append((u, v, k, a))
+        for u, nbrs in succ(g).items():
+            for v, kd in nbrs.items():
+                if len(kd) > 1:
+                    for k, a in kd.items():
+                        groups.setdefault((u, v, a["delay"]), []).append((u, v, k, a))
         merged = 0
         for es in groups.values():
             if len(es) < 2:
@@ -60,8 +63,9 @@ class PruneZeroWeights(Pass):
     name = "prune-zero"
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
-        drop = [(u, v, k) for u, v, k, w in g.edges(keys=True, data="weight")
-                if w == 0 and g.nodes[v].get("bias", 0) != 0]
+        biased = {n for n, b in g.nodes(data="bias") if b}
+        drop = [(u, v, k) for v, preds in pred(g).items() if v in biased
+                for u, kd in preds.items() for k, a in kd.items() if a["weight"] == 0]
         g.remove_edges_from(drop)
         ctx.note("zero_synapses", len(drop))
         return bool(drop)
@@ -72,9 +76,10 @@ def _never_fires(g: nx.MultiDiGraph, n: int, inputs: set[int]) -> bool:
         return False
     a = g.nodes[n]
     bias = a.get("bias", 0)
-    if g.in_degree(n) == 0 and bias == 0:
+    preds = pred(g)[n]
+    if not preds and bias == 0:
         return True  # never touched
-    pos = max(bias, 0) + sum(max(w, 0) for _, _, w in g.in_edges(n, data="weight"))
+    pos = max(bias, 0) + sum(max(e["weight"], 0) for kd in preds.values() for e in kd.values())
     th = a.get("threshold", 1)
     if pos == 0 and th > 0:
         return True  # v starts at 0 and never rises above it
@@ -90,18 +95,18 @@ class PruneDead(Pass):
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         inputs, outputs = _ports(g)
         ports = inputs | outputs
-        dead = [n for n in g.nodes if _never_fires(g, n, inputs) and g.out_degree(n) > 0]
-        edges_before = g.number_of_edges()
+        out = succ(g)
+        dead = [n for n in g.nodes if out[n] and _never_fires(g, n, inputs)]
+        edges_before = edge_count(g)
         for n in dead:
             g.remove_edges_from(list(g.out_edges(n, keys=True)))
-        silent = [n for n in g.nodes if n not in ports and g.out_degree(n) == 0
-                  and _never_fires(g, n, inputs)]
+        silent = [n for n in g.nodes if n not in ports and not out[n] and _never_fires(g, n, inputs)]
         if outputs:
             keep = set(outputs)
             stack = list(outputs)
             while stack:
                 u = stack.pop()
-                for p in g.predecessors(u):
+                for p in pred(g)[u]:
                     if p not in keep:
                         keep.add(p)
                         stack.append(p)
@@ -111,5 +116,5 @@ class PruneDead(Pass):
         gone = set(silent) | set(unreachable)
         g.remove_nodes_from(gone)
         ctx.note("neurons", len(gone))
-        ctx.note("synapses", edges_before - g.number_of_edges())
+        ctx.note("synapses", edges_before - edge_count(g))
         return bool(dead) or bool(gone)

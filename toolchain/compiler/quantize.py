@@ -37,7 +37,7 @@ from spikeforge.toolchain.ir import Network, NetworkError
 from spikeforge.toolchain.reference import InputEvent, simulate_batch
 
 from .drc import limits
-from .passes import CompileContext, CompileError, Pass, graph_to_network, network_to_graph
+from .passes import CompileContext, CompileError, Pass, graph_to_network, network_to_graph, pred
 
 __all__ = ["QuantizePass", "QuantizeReport", "layers", "quantize_network", "scale_inputs"]
 
@@ -155,6 +155,30 @@ def _fits_as_is(net: Network, config: CoreConfig) -> bool:
     for s in net.synapses:
         fan[s.post] = fan.get(s.post, 0) + abs(s.weight)
     return max(fan.values(), default=0) <= lim["fan_in"][1]
+
+
+def _graph_fits_as_is(g: nx.MultiDiGraph, config: CoreConfig) -> bool:
+    """:func:`_fits_as_is` on the graph form, with every value already an ``int``."""
+    lim = limits(config)
+    (t0, t1), (b0, b1), v0 = lim["threshold"], lim["bias"], lim["v_min"][0]
+    for _, a in g.nodes(data=True):
+        th, b, vm = a.get("threshold", 1), a.get("bias", 0), a.get("v_min")
+        if type(th) is not int or type(b) is not int or not (vm is None or type(vm) is int):
+            return False
+        if not (t0 <= th <= t1 and b0 <= b <= b1 and (vm is None or vm >= v0)):
+            return False
+    amax = lim["fan_in"][1]
+    for preds in pred(g).values():
+        f = 0
+        for kd in preds.values():
+            for a in kd.values():
+                w = a["weight"]
+                if type(w) is not int:
+                    return False
+                f += abs(w)
+        if f > amax:
+            return False
+    return True
 
 
 def _as_int(net: Network) -> Network:
@@ -371,10 +395,10 @@ class QuantizePass(Pass):
         self.steps = steps
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
-        net = graph_to_network(g)
-        if _fits_as_is(net, ctx.config) and net.is_integer():
+        if _graph_fits_as_is(g, ctx.config):
             ctx.data["quantize"] = None
             return False
+        net = graph_to_network(g)
         q, rep = quantize_network(net, ctx.config, self.stimuli, granularity=self.granularity, steps=self.steps)
         ctx.data["quantize"] = rep
         ctx.note("scale", round(rep.scale, 6))
