@@ -173,10 +173,10 @@ class Arena:
         for kind, arr in (("circles", self.circles), ("boxes", self.boxes), ("walls", self.walls)):
             if not np.isfinite(arr).all():
                 raise ArenaError(f"{el}: field {kind!r} holds a non-finite number")
-        for k, (_x, _y, r) in enumerate(self.circles):
+        for k, (_x, _y, r) in enumerate(self.circles.tolist()):
             if r <= 0:
                 raise ArenaError(f"{el}: circles[{k}] radius = {r} is out of range; allowed: > 0")
-        for k, (x0, y0, x1, y1) in enumerate(self.boxes):
+        for k, (x0, y0, x1, y1) in enumerate(self.boxes.tolist()):
             if not (x0 < x1 and y0 < y1):
                 raise ArenaError(f"{el}: boxes[{k}] = {[x0, y0, x1, y1]} must have x0 < x1 and y0 < y1")
         x, y, _ = self.start
@@ -322,7 +322,7 @@ def random_arena(seed: int | Sequence[int], width: float = 4.0, height: float = 
     """A random arena: ``obstacles`` circles and boxes, and a start pose clear of them.
 
     Deterministic in ``seed``. Obstacles are 0.15–0.45 m across and keep a corridor of at
-    least two robot diameters between each other and from the start.
+    least 1.5 robot diameters between each other, the walls and the start.
 
     Parameters
     ----------
@@ -340,7 +340,7 @@ def random_arena(seed: int | Sequence[int], width: float = 4.0, height: float = 
         raise ArenaError(f"obstacles = {obstacles} is out of range; allowed: an integer >= 0")
     key = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
     rng = np.random.default_rng([*key, 0x4A7E])
-    gap = 4 * robot_radius
+    gap = 3 * robot_radius
     margin = 2 * robot_radius
     start = (float(rng.uniform(margin + 0.1, width - margin - 0.1)),
              float(rng.uniform(margin + 0.1, height - margin - 0.1)),
