@@ -1,0 +1,369 @@
+"""The command engine: checked request frames in, the spiking core's commands out, replies back.
+
+Implements the board side of :mod:`spikeforge.firmware.protocol` (``firmware/PROTOCOL.md``)
+byte by byte, in this order for each committed request frame (the same order as the emulated
+board, :mod:`spikeforge.sim.emuboard`):
+
+1. ``UNKNOWN_OP`` / ``BAD_LENGTH`` (:func:`~spikeforge.firmware.protocol.check_payload_length`;
+   the beat-multiple test is a subtract loop, a few clocks);
+2. IDENTIFY (sets ``last``) and READ_COUNTERS execute at once;
+3. sequenced ops: ``seq == last`` → ``DUPLICATE`` with the Done record (the timestep is the
+   core's current one, which no command has changed since; the count is kept); any seq
+   other than ``last + 1`` → ``BAD_SEQ``; RESET with a foreign fingerprint → ``WRONG_CORE``;
+4. execute: LOAD / INPUT / STEP beats go to the core with their ``op`` field forced (WRITE or
+   INPUT), RESET sends CLEAR, RUN / STEP send ``RUN n`` and stream the spikes back in ``MORE``
+   replies of 62 (the 63rd spike triggers one) and a final reply with the Done record and the
+   last 0..60 spikes (61 or 62 left at the end go in one more ``MORE``).
+
+A frame the receiver dropped is answered with a NAK (seq 0, op 0xFF, status ``BAD_CRC`` /
+``BAD_FRAME`` / ``OVERFLOW``, payload ``last``); NAKs that pile up while a command runs
+collapse into one (the last kind).
+
+Replies are assembled in a 512-byte RAM (one iCE40 EBR): header at ``base``, then the record
+(Done, Counters, one byte), then the spikes at a fixed offset 11, so a ``MORE`` reply is the
+same bytes with its header at 8 (right before the spikes) and the final reply has it at 0 with
+the Done record in between. The IDENTIFY payload is a ROM in the same RAM (its initial
+contents at :data:`IDENT_ADDR`), sent with its header just before it. The
+:class:`~spikeforge.firmware.framing.FrameSender` appends the CRC and COBS-encodes from the
+RAM. The engine never waits on anything that cannot finish: committed frames are complete,
+the core finishes every command, the UART always drains.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from spikeforge.hdl.config import CoreConfig
+from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits, command_layout, spike_layout
+
+from . import protocol as proto
+from .framing import FrameSender, body_layout
+
+__all__ = ["IDENT_ADDR", "SPIKE_ADDR", "CommandEngine"]
+
+#: RAM address of the IDENTIFY payload ROM (its reply header goes in the 3 bytes before it).
+IDENT_ADDR = 320
+#: RAM address of the first spike of a RUN / STEP reply (after a 3-byte header and Done).
+SPIKE_ADDR = proto.REPLY_HEADER_BYTES + proto.DONE_BYTES
+#: Spikes buffered before a MORE reply (the protocol's full MORE).
+SPIKE_CAP = proto.SPIKES_PER_MORE
+
+
+class CommandEngine(wiring.Component):
+    """Executes request frames on a :class:`~spikeforge.hdl.core.SpikingCore`; sends replies.
+
+    Parameters
+    ----------
+    cfg
+        The core configuration.
+    identify
+        The IDENTIFY payload (:meth:`~spikeforge.firmware.protocol.IdentifyInfo.pack`).
+
+    Members
+    -------
+    frame, length : In
+        Committed request bodies from :class:`~spikeforge.firmware.framing.FrameReceiver`.
+    drop, drop_kind, frames_ok, frames_bad, overflows : In
+        The receiver's drop events and counters (for NAKs and READ_COUNTERS).
+    cmd : Out(stream.Signature(command_layout(cfg)))
+        To the core.
+    spikes : In(stream.Signature(spike_layout(cfg)))
+        From the core.
+    core_busy, timestep, events, cycles, errors : In
+        The core's status.
+    wire : Out(stream.Signature(8))
+        Encoded reply frames, to the UART transmitter.
+    """
+
+    def __init__(self, cfg: CoreConfig, identify: bytes) -> None:
+        if len(identify) != proto.IDENTIFY_BYTES:
+            raise ValueError(f"identify payload has {len(identify)} bytes; expected {proto.IDENTIFY_BYTES}")
+        self.cfg = cfg
+        self.identify = bytes(identify)
+        self.nb = proto.beat_bytes(cfg)
+        super().__init__({
+            "frame": In(stream.Signature(body_layout())),
+            "length": In(8),
+            "drop": In(1),
+            "drop_kind": In(2),
+            "frames_ok": In(16),
+            "frames_bad": In(16),
+            "overflows": In(16),
+            "cmd": Out(stream.Signature(command_layout(cfg))),
+            "spikes": In(stream.Signature(spike_layout(cfg))),
+            "core_busy": In(1),
+            "timestep": In(cfg.time_bits),
+            "events": In(32),
+            "cycles": In(32),
+            "errors": In(16),
+            "wire": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform: object) -> Module:  # noqa: C901 - one FSM, read top-down
+        cfg, nb = self.cfg, self.nb
+        m = Module()
+        S, Op = proto.Status, proto.Op
+
+        # ---------------------------------------------------------------- reply RAM + sender
+        init = [0] * 512
+        init[IDENT_ADDR:IDENT_ADDR + len(self.identify)] = list(self.identify)
+        m.submodules.ram = ram = Memory(shape=8, depth=512, init=init)
+        rd, wr = ram.read_port(transparent_for=()), ram.write_port()
+        m.submodules.snd = snd = FrameSender(proto.CRC_ALGORITHM(8), 9)
+        wiring.connect(m, snd.wire, wiring.flipped(self.wire))
+        w_en, w_addr, w_data = Signal(), Signal(9), Signal(8)
+        m.d.comb += [
+            rd.addr.eq(snd.rd_addr), snd.rd_data.eq(rd.data),
+            wr.en.eq(snd.wr_en | w_en),
+            wr.addr.eq(snd.wr_addr | w_addr),  # never both: the engine writes only while the sender is idle
+            wr.data.eq(snd.wr_data | w_data),
+        ]
+
+        # ---------------------------------------------------------------- registers
+        seq, op, last = Signal(8), Signal(8), Signal(8, init=0xFF)
+        plen, x = Signal(8), Signal(8)
+        fdone = Signal()  # the frame's last byte has been consumed
+        count = Signal(32)  # Done.count of the last executed command
+        steps = Signal(16)
+        then_run = Signal()
+        width = len(self.cmd.payload.as_value())
+        sr = Signal(8 * nb)  # beat being assembled (little-endian: the first byte ends up lowest)
+        cop = Signal(OP_BITS)
+        nbyte = Signal(range(max(nb, 8) + 1))
+        wrong = Signal()
+        nsp = Signal(range(SPIKE_CAP + 1))
+        bsel = Signal(2)
+        status = Signal(8)
+        nak = Signal()
+        nak_pending, nak_kind = Signal(), Signal(2)
+        base = Signal(9)
+        rlen = Signal(8)
+        rec_done, rec_counters, rec_byte = Signal(), Signal(), Signal()
+        kn = Signal(5)  # record bytes
+        xb = Signal(8)
+        j = Signal(5)
+        more = Signal()  # the reply being sent is a MORE (then go back to collecting spikes)
+        duplicates, rejected, spikes_total = Signal(16), Signal(16), Signal(16)
+
+        m.d.comb += self.cmd.payload.as_value().eq(Cat(cop, sr[OP_BITS:width]))
+
+        def write(addr: object, value: object) -> list:
+            return [w_en.eq(1), w_addr.eq(addr), w_data.eq(value)]
+
+        def reply(st: int, length: int | Signal, *, at: int = 0, done: bool = False, counters: bool = False,
+                  byte: object = None) -> list:
+            """Set up a reply (written once the sender is idle: state WAITTX)."""
+            return [status.eq(st), rlen.eq(length), base.eq(at), rec_done.eq(done), rec_counters.eq(counters),
+                    kn.eq(proto.COUNTERS_BYTES if counters else proto.DONE_BYTES),
+                    rec_byte.eq(byte is not None), xb.eq(0 if byte is None else byte), nak.eq(0), more.eq(0)]
+
+        fp = proto.fingerprint_bytes(cfg)
+        fp_byte = Signal(8)
+        with m.Switch(nbyte):
+            for i, b in enumerate(fp):
+                with m.Case(i):
+                    m.d.comb += fp_byte.eq(b)
+
+        # the record bytes: Done = V[0:8], Counters = V[0:4] + V[8:30]
+        ts32 = Signal(32)
+        m.d.comb += ts32.eq(self.timestep)
+        vspace = Cat(ts32, count, self.events,
+                     self.cycles, self.errors, self.frames_ok, self.frames_bad, duplicates, rejected,
+                     self.overflows, spikes_total)
+        vidx = Signal(5)
+        vbyte = Signal(8)
+        m.d.comb += [vidx.eq(j + Cat(Const(0, 2), rec_counters & (j >= 4))), vbyte.eq(vspace.word_select(vidx, 8))]
+        spike = self.spikes.payload
+        sp_bytes = Cat(spike.neuron, Const(0, 16 - cfg.neuron_bits), spike.time[:16])
+
+        # ---------------------------------------------------------------- the FSM
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(nak_pending & ~snd.busy):
+                    m.d.sync += [reply(S.BAD_CRC, 4, byte=last), nak.eq(1), status.eq(S.BAD_CRC | nak_kind),
+                                 nak_pending.eq(0)]
+                    m.next = "HDR0"
+                with m.Elif(self.frame.valid):
+                    m.d.comb += self.frame.ready.eq(1)
+                    m.d.sync += seq.eq(self.frame.payload.data)
+                    m.next = "OPB"
+            with m.State("OPB"):
+                m.d.comb += self.frame.ready.eq(1)
+                with m.If(self.frame.valid):
+                    d = self.frame.payload.data
+                    m.d.sync += [op.eq(d), fdone.eq(self.frame.payload.last), plen.eq(self.length - 2),
+                                 x.eq(self.length - 2 - Cat(Const(0, 1), d == Op.STEP))]
+                    m.next = "MOD"
+            with m.State("MOD"):
+                with m.If(x >= nb):
+                    m.d.sync += x.eq(x - nb)
+                with m.Else():
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                beats_ok = (plen != 0) & (x == 0)
+                len_ok = Signal()
+                known = Signal()
+                with m.Switch(op):
+                    with m.Case(Op.IDENTIFY, Op.READ_COUNTERS):
+                        m.d.comb += [known.eq(1), len_ok.eq(plen == 0)]
+                    with m.Case(Op.RESET):
+                        m.d.comb += [known.eq(1), len_ok.eq((plen == 0) | (plen == 8))]
+                    with m.Case(Op.LOAD, Op.INPUT):
+                        m.d.comb += [known.eq(1), len_ok.eq(beats_ok)]
+                    with m.Case(Op.RUN):
+                        m.d.comb += [known.eq(1), len_ok.eq(plen == 2)]
+                    with m.Case(Op.STEP):
+                        m.d.comb += [known.eq(1), len_ok.eq((plen >= 2) & (x == 0))]
+                m.next = "DRAIN"
+                with m.If(~known):
+                    m.d.sync += [reply(S.UNKNOWN_OP, 3), rejected.eq(rejected + 1)]
+                with m.Elif(~len_ok):
+                    m.d.sync += [reply(S.BAD_LENGTH, 3), rejected.eq(rejected + 1)]
+                with m.Elif(op == Op.IDENTIFY):
+                    m.d.sync += [reply(S.OK, 3 + len(self.identify), at=IDENT_ADDR - 3), last.eq(seq)]
+                with m.Elif(op == Op.READ_COUNTERS):
+                    m.d.sync += reply(S.OK, 3 + proto.COUNTERS_BYTES, counters=True)
+                with m.Elif(seq == last):
+                    m.d.sync += [reply(S.DUPLICATE, 3 + proto.DONE_BYTES, done=True), duplicates.eq(duplicates + 1)]
+                with m.Elif(seq != (last + 1)[:8]):
+                    m.d.sync += [reply(S.BAD_SEQ, 4, byte=(last + 1)[:8]), rejected.eq(rejected + 1)]
+                with m.Elif(op == Op.RESET):
+                    m.d.sync += [nbyte.eq(0), wrong.eq(0)]
+                    m.next = "FP"
+                with m.Else():
+                    m.d.sync += [last.eq(seq), count.eq(0), nbyte.eq(0), then_run.eq((op == Op.RUN) | (op == Op.STEP)),
+                                 cop.eq(Opcode.WRITE.value)]
+                    with m.If(op == Op.INPUT):
+                        m.d.sync += cop.eq(Opcode.INPUT.value)
+                    m.next = "BEATS"
+                    with m.If((op == Op.RUN) | (op == Op.STEP)):
+                        m.next = "STEPS0"
+            with m.State("FP"):  # RESET: compare the optional fingerprint
+                with m.If(fdone):
+                    with m.If(wrong):
+                        m.d.sync += [reply(S.WRONG_CORE, 3), rejected.eq(rejected + 1)]
+                        m.next = "WAITTX"
+                    with m.Else():
+                        m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value), sr.eq(0)]
+                        m.next = "PUSH_CLR"
+                with m.Else():
+                    m.d.comb += self.frame.ready.eq(1)
+                    with m.If(self.frame.valid):
+                        m.d.sync += [nbyte.eq(nbyte + 1), fdone.eq(self.frame.payload.last),
+                                     wrong.eq(wrong | (self.frame.payload.data != fp_byte))]
+            with m.State("STEPS0"):
+                m.d.comb += self.frame.ready.eq(1)
+                with m.If(self.frame.valid):
+                    m.d.sync += steps[:8].eq(self.frame.payload.data)
+                    m.next = "STEPS1"
+            with m.State("STEPS1"):
+                m.d.comb += self.frame.ready.eq(1)
+                with m.If(self.frame.valid):
+                    m.d.sync += [steps[8:].eq(self.frame.payload.data), fdone.eq(self.frame.payload.last),
+                                 cop.eq(Opcode.INPUT.value)]
+                    m.next = "BEATS"
+            with m.State("BEATS"):
+                with m.If(fdone):
+                    m.next = "WAITCORE"
+                    with m.If(then_run):
+                        m.next = "RUNGO"
+                with m.Else():
+                    m.d.comb += self.frame.ready.eq(1)
+                    with m.If(self.frame.valid):
+                        m.d.sync += [sr.eq(Cat(sr[8:], self.frame.payload.data)), nbyte.eq(nbyte + 1),
+                                     fdone.eq(self.frame.payload.last)]
+                        with m.If(nbyte == nb - 1):
+                            m.d.sync += nbyte.eq(0)
+                            m.next = "PUSH_BEAT"
+            with m.State("PUSH_BEAT"):
+                m.d.comb += self.cmd.valid.eq(1)
+                with m.If(self.cmd.ready):
+                    m.d.sync += count.eq(count + 1)
+                    m.next = "BEATS"
+            with m.State("RUNGO"):
+                m.d.sync += [cop.eq(Opcode.RUN.value), sr.eq(steps << (OP_BITS + addr_bits(cfg))), nsp.eq(0),
+                             count.eq(0)]  # STEP: its INPUT beats are not counted, its spikes are
+                m.next = "RUNWAIT"
+                with m.If(steps != 0):
+                    m.next = "PUSH_RUN"
+            with m.State("PUSH_RUN"):
+                m.d.comb += self.cmd.valid.eq(1)
+                with m.If(self.cmd.ready):
+                    m.next = "RUNWAIT"
+            with m.State("RUNWAIT"):  # collect spikes until the core is idle
+                with m.If(~snd.busy):
+                    with m.If(self.spikes.valid):
+                        with m.If(nsp == SPIKE_CAP):
+                            m.d.sync += [reply(S.MORE, 3 + 4 * SPIKE_CAP, at=SPIKE_ADDR - 3), more.eq(1)]
+                            m.next = "HDR0"
+                        with m.Else():
+                            m.d.sync += bsel.eq(0)
+                            m.next = "SPK"
+                    with m.Elif(~self.core_busy):
+                        with m.If(nsp > proto.SPIKES_PER_FINAL):
+                            m.d.sync += [reply(S.MORE, 3 + 4 * nsp, at=SPIKE_ADDR - 3), more.eq(1)]
+                        with m.Else():
+                            m.d.sync += reply(S.OK, SPIKE_ADDR + 4 * nsp, done=True)
+                        m.next = "HDR0"
+            with m.State("SPK"):
+                m.d.comb += write(SPIKE_ADDR + nsp * 4 + bsel, sp_bytes.word_select(bsel, 8))
+                m.d.sync += bsel.eq(bsel + 1)
+                with m.If(bsel == 3):
+                    m.d.comb += self.spikes.ready.eq(1)
+                    m.d.sync += [nsp.eq(nsp + 1), count.eq(count + 1), spikes_total.eq(spikes_total + 1)]
+                    m.next = "RUNWAIT"
+            with m.State("PUSH_CLR"):
+                m.d.comb += self.cmd.valid.eq(1)
+                with m.If(self.cmd.ready):
+                    m.next = "WAITCORE"
+            with m.State("WAITCORE"):
+                with m.If(~self.core_busy):
+                    m.d.sync += reply(S.OK, 3 + proto.DONE_BYTES, done=True)
+                    m.next = "WAITTX"
+            with m.State("DRAIN"):  # consume what is left of the frame, then reply
+                with m.If(fdone):
+                    m.next = "WAITTX"
+                with m.Else():
+                    m.d.comb += self.frame.ready.eq(1)
+                    with m.If(self.frame.valid):
+                        m.d.sync += fdone.eq(self.frame.payload.last)
+            with m.State("WAITTX"):
+                with m.If(~snd.busy):
+                    m.next = "HDR0"
+            # ---- reply assembly (the sender is idle)
+            with m.State("HDR0"):
+                m.d.comb += write(base, Mux(nak, 0, seq))
+                m.next = "HDR1"
+            with m.State("HDR1"):
+                m.d.comb += write(base + 1, Mux(nak, proto.NAK_OP, op | proto.REPLY_FLAG))
+                m.next = "HDR2"
+            with m.State("HDR2"):
+                m.d.comb += write(base + 2, status)
+                m.d.sync += j.eq(0)
+                m.next = "SEND"
+                with m.If(rec_byte):
+                    m.next = "XBYTE"
+                with m.If(rec_done | rec_counters):
+                    m.next = "REC"
+            with m.State("XBYTE"):
+                m.d.comb += write(base + 3, xb)
+                m.next = "SEND"
+            with m.State("REC"):
+                m.d.comb += write(base + 3 + j, vbyte)
+                m.d.sync += j.eq(j + 1)
+                with m.If(j == kn - 1):
+                    m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [snd.go.eq(1), snd.start.eq(base), snd.length.eq(rlen)]
+                m.next = "IDLE"
+                with m.If(more):
+                    m.d.sync += nsp.eq(0)
+                    m.next = "RUNWAIT"
+
+        with m.If(self.drop):
+            m.d.sync += [nak_pending.eq(1), nak_kind.eq(self.drop_kind)]
+        return m
+

@@ -1,0 +1,162 @@
+"""Board tops: UART → frame receiver → command engine → spiking core → frame sender → UART.
+
+:class:`BoardCore`
+    The whole board design between two pins (``rx`` in, ``tx`` out), platform-independent:
+    the iCEBreaker / ULX3S tops, the Amaranth-sim tests and the Verilator virtual board
+    (:mod:`spikeforge.sim.vboard`) all run this one component.
+:class:`BoardTop`
+    :class:`BoardCore` on a board: the ``sync`` domain from a PLL at ``clock_mhz`` (see
+    :mod:`spikeforge.hdl.clocking`; the clock is constrained so nextpnr reports the fmax
+    against it) and the board's UART pins (the FTDI bridge of the iCEBreaker and of the
+    ULX3S). The baud is a build parameter; the divisor must be within 2 % (:func:`uart_divisor`).
+
+Build parameters and their defaults (:data:`BOARD_CLOCK_MHZ`): iCEBreaker 36 MHz (3 Mbaud =
+12 clocks per bit; the ``up5k`` core routes at ≈ 42 MHz), ULX3S-85F 48 MHz (16 per bit).
+
+Booting alone (issue 8): the core's memories are ``lib.memory.Memory`` objects whose ``init``
+could carry an image, so a top that takes an optional :class:`~spikeforge.hdl.image.CoreImage`
+only needs the core to accept initial contents (EBR init is free; SPRAM has no init on the
+iCE40, so the synapse table and index would have to be copied from EBR/flash at reset).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spikeforge.hdl.clocking import PLLClockDomain
+from spikeforge.hdl.config import CoreConfig
+from spikeforge.hdl.core import SpikingCore
+
+from . import protocol as proto
+from .engine import CommandEngine
+from .framing import FrameReceiver
+from .uart import UartRx, UartTx, uart_divisor
+
+__all__ = ["BOARD_CLOCK_MHZ", "DEFAULT_BAUD", "BoardCore", "BoardTop", "board_identify", "build_id"]
+
+#: Default ``sync`` clock of the board design per board (MHz).
+BOARD_CLOCK_MHZ = {"icebreaker": 36.0, "ulx3s-85f": 48.0}
+#: Default UART baud (both boards' FTDI bridges carry 3 Mbaud).
+DEFAULT_BAUD = 3_000_000
+#: Frames the receive buffer holds besides the one executing (advertised by IDENTIFY).
+RX_FRAMES = 2
+#: A partial frame is dropped after this much line silence (seconds).
+IDLE_TIMEOUT_S = 0.1
+
+
+def build_id(cfg: CoreConfig, baud: int, clock_hz: int) -> int:
+    """The IDENTIFY ``build_id``: CRC-32 of the protocol version, core fingerprint, baud and clock."""
+    doc = f"spikeforge-board v{proto.PROTOCOL_VERSION} {cfg.fingerprint()} {baud} {clock_hz}"
+    return zlib.crc32(doc.encode())
+
+
+def board_identify(cfg: CoreConfig, baud: int, clock_hz: int) -> proto.IdentifyInfo:
+    """What the board design answers to IDENTIFY."""
+    return proto.IdentifyInfo(cfg, rx_frames=RX_FRAMES, baud=baud, clock_hz=clock_hz,
+                              build_id=build_id(cfg, baud, clock_hz))
+
+
+class BoardCore(wiring.Component):
+    """The board design between its two UART pins.
+
+    Parameters
+    ----------
+    cfg
+        The core configuration.
+    clock_hz
+        The ``sync`` clock frequency (for the UART divisor, the idle timeout and IDENTIFY).
+    baud
+        UART baud rate.
+    idle_timeout_s
+        Line silence after which a partial frame is dropped (0: only the next ``0x00``
+        resynchronises).
+
+    Members
+    -------
+    rx : In(1)
+        UART line from the host (idle high).
+    tx : Out(1)
+        UART line to the host.
+    """
+
+    def __init__(self, cfg: CoreConfig, *, clock_hz: float, baud: int = DEFAULT_BAUD,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+        self.cfg = cfg
+        self.clock_hz = int(round(clock_hz))
+        self.baud = int(baud)
+        self.divisor = uart_divisor(clock_hz, baud)
+        self.idle_timeout = int(idle_timeout_s * clock_hz)
+        self.info = board_identify(cfg, self.baud, self.clock_hz)
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.uart_rx = urx = UartRx(self.divisor)
+        m.submodules.uart_tx = utx = UartTx(self.divisor)
+        m.submodules.receiver = rcv = FrameReceiver(
+            proto.CRC_ALGORITHM(8), max_body=proto.MAX_BODY - proto.CRC_BYTES, depth=512,
+            idle_timeout=self.idle_timeout)
+        m.submodules.engine = eng = CommandEngine(self.cfg, self.info.pack())
+        m.submodules.core = core = SpikingCore(self.cfg)
+        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+        wiring.connect(m, urx.data, rcv.wire)
+        wiring.connect(m, rcv.frame, eng.frame)
+        wiring.connect(m, eng.cmd, core.cmd)
+        wiring.connect(m, core.spikes, eng.spikes)
+        wiring.connect(m, eng.wire, utx.data)
+        m.d.comb += [
+            eng.length.eq(rcv.length), eng.drop.eq(rcv.drop), eng.drop_kind.eq(rcv.drop_kind),
+            eng.frames_ok.eq(rcv.frames_ok), eng.frames_bad.eq(rcv.frames_bad),
+            eng.overflows.eq(rcv.overflows),
+            eng.core_busy.eq(core.busy), eng.timestep.eq(core.timestep), eng.events.eq(core.events),
+            eng.cycles.eq(core.cycles), eng.errors.eq(core.errors),
+        ]
+        return m
+
+
+class BoardTop(Elaboratable):
+    """:class:`BoardCore` on a board, for :func:`spikeforge.firmware.build.build`.
+
+    Parameters
+    ----------
+    cfg
+        The core configuration.
+    clock_mhz
+        PLL output for the ``sync`` domain (``None``: the board's default,
+        :data:`BOARD_CLOCK_MHZ` by platform family).
+    baud
+        UART baud rate.
+    """
+
+    def __init__(self, cfg: CoreConfig, *, clock_mhz: float | None = None, baud: int = DEFAULT_BAUD,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+        self.cfg, self.clock_mhz, self.baud, self.idle_timeout_s = cfg, clock_mhz, baud, idle_timeout_s
+        self.board: BoardCore | None = None
+
+    def elaborate(self, platform: Any) -> Module:
+        from spikeforge.hdl.clocking import pll_family
+
+        m = Module()
+        fam = pll_family(platform)
+        mhz = self.clock_mhz or {"ice40": BOARD_CLOCK_MHZ["icebreaker"], "ecp5": BOARD_CLOCK_MHZ["ulx3s-85f"]}.get(
+            fam or "")
+        if fam is None or mhz is None:
+            raise ValueError(f"BoardTop: platform {type(platform).__name__} has no supported PLL; "
+                             "use an iCE40 or ECP5 board (icebreaker, ulx3s-85f)")
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.pll = PLLClockDomain(mhz)
+        # the UART divisor uses the frequency the PLL really makes
+        from spikeforge.hdl.clocking import ecp5_pll, ice40_pll
+
+        f_in = platform.default_clk_frequency / 1e6
+        f_out = (ice40_pll if fam == "ice40" else ecp5_pll)(f_in, mhz).f_out
+        m.submodules.board = self.board = BoardCore(self.cfg, clock_hz=f_out * 1e6, baud=self.baud,
+                                                    idle_timeout_s=self.idle_timeout_s)
+        uart = platform.request("uart", 0)
+        m.d.comb += [self.board.rx.eq(uart.rx.i), uart.tx.o.eq(self.board.tx)]
+        return m
