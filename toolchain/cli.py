@@ -336,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_robot import add_robot_parser, bench_robot
 
     register_bench("robot", bench_robot, "coverage and collisions of robot controllers on 10 unseen arenas")
+    from .cli_evolve import bench_evolve
+
+    register_bench("evolve", bench_evolve, "evolutionary trainer: evaluations/s, time to the task bars")
+    from .cli_convert import bench_convert
+
+    register_bench("convert", bench_convert, "ANN-to-SNN conversion: ANN vs integer-SNN accuracy on up5k")
 
     sp = sub.add_parser("simulate", help="run a network on the reference model",
                         description=_SIM_DESCRIPTION, epilog=_SIM_EPILOG,
@@ -372,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--no-build", action="store_true", help="core: skip the bitstream build (no fmax)")
     bp.add_argument("--core-steps-dense", type=int, default=6, help=argparse.SUPPRESS)
     bp.add_argument("--core-steps-sparse", type=int, default=60, help=argparse.SUPPRESS)
+    bp.add_argument("--bars", action="store_true",
+                    help="evolve: also train to the breast-cancer and cart-pole bars (minutes each)")
     bp.set_defaults(func=_cmd_bench)
 
     cp = sub.add_parser("convert", help="convert a network between spikeforge and TENNLab RISP JSON",
@@ -401,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_parser(sub)
     add_demo_parser(sub)
     add_robot_parser(sub)
+    from .cli_interchange import add_interchange_parsers
+
+    add_interchange_parsers(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ import importlib
 __all__ = ["TRAINERS", "add_train_parser"]
 
 #: CLI modules (relative to this package) whose ``add_parser(train_sub)`` adds one trainer.
-TRAINERS: tuple[str, ...] = ()
+TRAINERS: tuple[str, ...] = ("cli_convert", "cli_evolve")
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:

@@ -13,6 +13,9 @@ kind               inputs    code
 ``rate``           n         ``round(x̂ · max_spikes)`` spikes, evenly spread over the window
 ``flip_flop``      2·n       TENNLab's cart-pole code: the value's sign picks the input
                              (``+`` first, ``−`` second), its magnitude is rate coded
+``rate_phased``    n         as ``rate``, the ``k``-th spike at ``⌊(k + phase) · steps / count⌋``:
+                             ``phase = 0.5`` centres the spikes, so inputs do not all fire
+                             together at t = 0 (what ANN-to-SNN conversion wants)
 ``ttfs``           n         one spike at ``round((1 − x̂) · (steps − 1))``: larger is earlier
 ``bins``           n·bins    the bin holding the value gets ``spikes`` spikes (one-hot)
 =================  ========  ===========================================================
@@ -62,6 +65,7 @@ __all__ = [
     "Encoder",
     "FirstSpikeDecoder",
     "FlipFlopEncoder",
+    "PhasedRateEncoder",
     "RateEncoder",
     "TTFSEncoder",
     "WTADecoder",
@@ -94,6 +98,11 @@ def _check_range(owner: str, lo: Any, hi: Any) -> None:
 def _spread(count: int, steps: int) -> list[int]:
     """``count`` spike times evenly spread over ``steps`` steps, the first at 0."""
     return [(k * steps) // count for k in range(count)]
+
+
+def _spread_phased(count: int, steps: int, phase: float) -> list[int]:
+    """``count`` spike times evenly spread over ``steps`` steps, the first at ``phase`` of a gap."""
+    return [math.floor((k + phase) * steps / count) for k in range(count)]
 
 
 class _Coded:
@@ -229,6 +238,32 @@ class FlipFlopEncoder(RateEncoder):
 
 
 @dataclass(frozen=True)
+class PhasedRateEncoder(Encoder):
+    """Rate code with a phase: ``round(x̂ · max_spikes)`` spikes, the ``k``-th at
+    ``⌊(k + phase) · steps / count⌋`` (``phase`` in ``[0, 1)``; 0 is :class:`RateEncoder`)."""
+
+    kind: ClassVar[str] = "rate_phased"
+    max_spikes: int = 0  # 0 means steps
+    phase: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("rate_phased encoder", "max_spikes", self.max_spikes, 0, self.steps)
+        ok = isinstance(self.phase, int | float) and not isinstance(self.phase, bool)
+        if not ok or not 0.0 <= self.phase < 1.0:
+            raise NetworkError(f"rate_phased encoder: phase = {self.phase!r} is invalid; allowed: 0 <= phase < 1")
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_values
+
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        counts = np.rint(self._scaled(x) * (self.max_spikes or self.steps)).astype(int)
+        return [(i, t, self.value) for i, c in enumerate(counts)
+                for t in _spread_phased(int(c), self.steps, self.phase)]
+
+
+@dataclass(frozen=True)
 class TTFSEncoder(Encoder):
     """Time to first spike: one spike per value at ``round((1 − x̂)(steps − 1))``."""
 
@@ -266,7 +301,8 @@ class BinsEncoder(Encoder):
         return [(i * self.bins + int(k), t, self.value) for i, k in enumerate(b) for t in times]
 
 
-_ENCODERS: dict[str, type] = {c.kind: c for c in (RateEncoder, FlipFlopEncoder, TTFSEncoder, BinsEncoder)}
+_ENCODERS: dict[str, type] = {c.kind: c for c in (RateEncoder, FlipFlopEncoder, TTFSEncoder, BinsEncoder,
+                                                  PhasedRateEncoder)}
 
 
 def encoder_from_dict(doc: dict[str, Any]) -> Encoder:

@@ -35,8 +35,13 @@ Toolbox), re-derived here for the spikeforge neuron contract:
   with ``w_max = 2**(weight_bits − 1) − 1``, weights ``round(W̃_l · θ_l)`` (zeros dropped),
   biases ``round(b̃_l · θ_l · T / R)`` clipped to ``bias_bits`` (a warning says how many).
   The result is checked with :func:`spikeforge.hdl.image.lower`.
-* **Input coding.** ``rate``: :class:`~spikeforge.toolchain.codec.RateEncoder` with
-  ``max_spikes = T`` (value ``x̂`` gives ``round(x̂ T)`` spikes). ``ttfs``:
+* **Input coding.** ``rate``: :class:`~spikeforge.toolchain.codec.PhasedRateEncoder` with
+  ``max_spikes = T`` and phase ½ (value ``x̂`` gives ``round(x̂ T)`` spikes, centred in their
+  intervals: with phase 0 every input fires at t = 0, and that synchronous volley drives
+  transients that IF neurons cannot take back — 87 % instead of 92 % on breast cancer,
+  measured). Hidden layers get half a threshold over the run (``+0.5/R`` per step) so their
+  counts round instead of floor; the output layer does not (a loser's extra spike hurts WTA
+  more). ``ttfs``:
   :class:`~spikeforge.toolchain.codec.TTFSEncoder`, one event per value at
   ``round((1 − x̂)(T − 1))``; the relay has a weight-1, delay-1 self-synapse, so it *latches*
   and fires every step from its first spike on — a rate again inside the network, for one input
@@ -70,7 +75,7 @@ from numpy.typing import ArrayLike
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.toolchain.codec import (
     Encoder,
-    RateEncoder,
+    PhasedRateEncoder,
     TTFSEncoder,
     WTADecoder,
     attach_io,
@@ -432,13 +437,13 @@ class ConversionReport:
 
 def _encoder(encoding: str, n: int, steps: int) -> Encoder:
     if encoding == "rate":
-        return RateEncoder(n_values=n, steps=steps, max_spikes=steps)
+        return PhasedRateEncoder(n_values=n, steps=steps, max_spikes=steps, phase=0.5)
     return TTFSEncoder(n_values=n, steps=steps)
 
 
 def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int = 32,
-            encoding: str = "rate", percentile: float = 99.9, touch_bias: bool = True,
-            check_fit: bool = True) -> tuple[Network, ConversionReport]:
+            encoding: str = "rate", percentile: float = 99.9, output_percentile: float | None = None,
+            touch_bias: bool = True, check_fit: bool = True) -> tuple[Network, ConversionReport]:
     """Convert a trained MLP into an integer IF network for ``config``.
 
     Parameters
@@ -490,11 +495,14 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
     for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
         a = acts[k]
         pos = a[a > 0]
-        lam = float(np.percentile(pos, percentile)) if pos.size else 1.0
+        pct = output_percentile if (k == n_layers - 1 and output_percentile is not None) else percentile
+        lam = float(np.percentile(pos, pct)) if pos.size else 1.0
         lam = lam if lam > 0 else 1.0
         lambdas.append(lam)
         ws = w * prev / lam
         bs = b / lam * (T / R)  # per-step bias: it acts on all R steps of the run
+        if k < n_layers - 1:  # half a threshold over the run: hidden counts round, not floor
+            bs = bs + 0.5 / R
         if k == 0 and encoding == "ttfs":
             # a latched relay fires R - t_i = x̂ (T - 1) + 1 + L times in the run instead of x̂ T
             bs = bs - ws.sum(axis=1) * (1 + L - x.mean()) / R
@@ -628,7 +636,7 @@ def snn_predict(net: Network, x: ArrayLike, timesteps: int | None = None, *,
 
     enc, dec = io_of(net)
     if timesteps is not None and timesteps != enc.steps:
-        enc = _encoder(enc.kind, enc.n_values, timesteps)
+        enc = _encoder("ttfs" if isinstance(enc, TTFSEncoder) else "rate", enc.n_values, timesteps)
     R = enc.steps + io_latency(net)
     results = simulate_batch(net, enc.encode_batch(np.asarray(x, dtype=float)), R,
                              potential_bits=potential_bits)

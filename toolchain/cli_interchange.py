@@ -1,0 +1,91 @@
+"""``spikeforge import nir|tennlab FILE -o NETWORK`` and ``spikeforge export nir|tennlab NETWORK -o FILE``.
+
+TENNLab goes through :mod:`spikeforge.toolchain.tennlab` (as ``spikeforge convert`` does), NIR
+through :mod:`spikeforge.toolchain.nirio` (mapping: ``docs/nir-mapping.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_interchange_parsers"]
+
+_IMPORT_EPILOG = """\
+examples:
+  spikeforge import nir snntorch_model.nir -o net.json --dt 1e-3
+  spikeforge import nir model.nir -o net.json --reset subtract   # snnTorch's default reset
+  spikeforge import tennlab risp_net.json -o net.json"""
+
+_EXPORT_EPILOG = """\
+examples:
+  spikeforge export nir net.json -o net.nir --dt 1e-3
+  spikeforge export tennlab net.json -o risp_net.json"""
+
+
+def add_interchange_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the ``import`` and ``export`` commands."""
+    ip = sub.add_parser(
+        "import", help="import a NIR (HDF5) or TENNLab RISP network as spikeforge JSON",
+        description="Import a network. NIR graphs are discretised at --dt seconds per step; how "
+                    "every continuous parameter maps to the integer contract is in "
+                    "docs/nir-mapping.md. Unsupported NIR nodes are refused by name.",
+        epilog=_IMPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ip.add_argument("format", choices=("nir", "tennlab"), help="format of FILE")
+    ip.add_argument("file", metavar="FILE", help="file to read")
+    ip.add_argument("-o", "--output", required=True, metavar="NETWORK", help="spikeforge JSON to write")
+    ip.add_argument("--dt", type=float, default=None,
+                    help="NIR: seconds per step (default: what a spikeforge export recorded, else 1e-3)")
+    ip.add_argument("--reset", choices=("zero", "subtract"), default=None,
+                    help="NIR: reset mode of every spiking node (NIR 1.0 cannot say; default: "
+                         "recorded by spikeforge, else zero)")
+    ip.add_argument("--li-threshold", type=float, default=1.0,
+                    help="NIR: threshold given to LI and I nodes (default: 1.0)")
+    ip.set_defaults(func=_cmd_import)
+
+    ep = sub.add_parser(
+        "export", help="export a spikeforge network to NIR (HDF5) or TENNLab RISP JSON",
+        description="Export a network. NIR: leak none/shift/full become IF/LIF/Threshold nodes; "
+                    "what NIR has no field for (reset by subtraction, v_min, refractory, ids, "
+                    "names) is kept in the graph metadata so that spikeforge imports it back "
+                    "unchanged. TENNLab: networks RISP cannot express are refused by field.",
+        epilog=_EXPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ep.add_argument("format", choices=("nir", "tennlab"), help="format of FILE")
+    ep.add_argument("network", metavar="NETWORK", help="network JSON (spikeforge or TENNLab)")
+    ep.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    ep.add_argument("--dt", type=float, default=1e-3, help="NIR: seconds per step (default: 1e-3)")
+    ep.set_defaults(func=_cmd_export)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from .cli import load_any
+    from .ir import save_network
+
+    if args.format == "nir":
+        from .nirio import read_nir
+
+        net = read_nir(args.file, args.dt, reset=args.reset, li_threshold=args.li_threshold)
+    else:
+        net = load_any(args.file, "tennlab")
+    save_network(net, args.output)
+    kind = "integer" if net.is_integer() else "float (quantize it before simulating)"
+    sys.stdout.write(f"wrote {args.output}: {len(net.neurons)} neurons, {len(net.synapses)} synapses, "
+                     f"{len(net.inputs)} inputs, {len(net.outputs)} outputs, {kind}\n")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .cli import load_any
+
+    net = load_any(args.network)
+    if args.format == "nir":
+        from .nirio import write_nir
+
+        write_nir(net, args.output, dt=args.dt)
+    else:
+        from .tennlab import write_tennlab
+
+        write_tennlab(net, args.output)
+    sys.stdout.write(f"wrote {args.output}: {len(net.neurons)} neurons, {len(net.synapses)} synapses "
+                     f"({args.format})\n")
+    return 0
