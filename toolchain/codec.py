@@ -189,6 +189,17 @@ class Encoder(_Coded, ABC):
         """One event list per row of ``xs`` (``[batch, n_values]``)."""
         return [self.encode(row) for row in np.asarray(xs, dtype=float).reshape(-1, self.n_values)]
 
+    def encode_arrays(self, xs: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Events of many samples as arrays ``(sample, input_index, time, value)``.
+
+        The same events as :meth:`encode_batch` (order may differ), for feeding a batch
+        simulator without a Python loop per event; rate and flip-flop codes are vectorised.
+        """
+        rows = np.asarray(xs, dtype=float).reshape(-1, self.n_values)
+        ev = [(k, i, t, v) for k, row in enumerate(rows) for i, t, v in self.encode(row)]
+        a = np.array(ev, dtype=np.int64).reshape(-1, 4)
+        return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+
     def shifted(self, events: Sequence[InputEvent], t0: int) -> list[InputEvent]:
         """``events`` moved to start at timestep ``t0`` (for back-to-back samples)."""
         return [(i, t + t0, v) for i, t, v in events]
@@ -217,6 +228,25 @@ class RateEncoder(Encoder):
         counts = np.rint(self._scaled(x) * cap).astype(int)
         return [(i, t, self.value) for i, c in enumerate(counts) for t in _spread(int(c), self.steps)]
 
+    def _counts_inputs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spike count and input index per (sample, value) of ``[batch, n_values]`` rows."""
+        a = np.clip((rows - self.lo) / (self.hi - self.lo), 0.0, 1.0)
+        return np.rint(a * self._cap()).astype(np.int64), np.broadcast_to(np.arange(self.n_values), a.shape)
+
+    def encode_arrays(self, xs: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        rows = np.asarray(xs, dtype=float).reshape(-1, self.n_values)
+        if not np.all(np.isfinite(rows)):
+            raise ValueError(f"{self.kind} encoder: non-finite value in the batch")
+        counts, inputs = self._counts_inputs(rows)
+        c = counts.reshape(-1)
+        total = int(c.sum())
+        owner = np.repeat(np.arange(c.size), c)
+        k = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
+        times = (k * self.steps) // np.maximum(c[owner], 1)
+        sample = owner // self.n_values
+        return (sample, inputs.reshape(-1)[owner].astype(np.int64), times.astype(np.int64),
+                np.full(total, self.value, dtype=np.int64))
+
 
 @dataclass(frozen=True)
 class FlipFlopEncoder(RateEncoder):
@@ -235,6 +265,11 @@ class FlipFlopEncoder(RateEncoder):
         for i, (c, neg) in enumerate(zip(counts, s < 0, strict=True)):
             out.extend((2 * i + int(neg), t, self.value) for t in _spread(int(c), self.steps))
         return sorted(out)
+
+    def _counts_inputs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.clip((rows - self.lo) / (self.hi - self.lo), 0.0, 1.0) * 2.0 - 1.0
+        counts = np.rint(np.abs(s) * self._cap()).astype(np.int64)
+        return counts, 2 * np.arange(self.n_values) + (s < 0)
 
 
 @dataclass(frozen=True)
@@ -388,6 +423,25 @@ class _ClassDecoder(Decoder):
         keys = (counts, first) if self.count_first else (first, counts)
         # np.lexsort sorts by its last key first
         return int(np.lexsort((np.arange(self.n_outputs), keys[1], keys[0]))[0])
+
+    def decode_batch(self, rasters: ArrayLike) -> np.ndarray:
+        """Vectorised :meth:`decode` of ``[batch, steps, n_outputs]`` rasters (same answers)."""
+        r = np.asarray(rasters, dtype=bool)
+        if r.ndim != 3 or r.shape[2] != self.n_outputs:
+            raise ValueError(
+                f"{self.kind} decoder: rasters shape {r.shape}, expected [batch, steps, {self.n_outputs}]"
+            )
+        steps, k = r.shape[1], self.n_outputs
+        counts = r.sum(axis=1, dtype=np.int64)
+        first = np.where(r.any(axis=1), r.argmax(axis=1), steps).astype(np.int64)
+        # One integer key per output, smallest wins: primary, then secondary, then index.
+        if self.count_first:
+            primary, secondary, span = steps - counts, first, steps + 1
+        else:
+            primary, secondary, span = first, steps - counts, steps + 1
+        key = (primary * span + secondary) * k + np.arange(k)
+        win = key.argmin(axis=1)
+        return np.where(counts.sum(axis=1) > 0, win, self.default)
 
 
 @dataclass(frozen=True)

@@ -378,6 +378,75 @@ class ReferenceSimulator:
             gl.append(g[m])
             vl.append(a[m, 2])
 
+    def add_input_arrays(self, run: np.ndarray, input_index: np.ndarray, time: np.ndarray,
+                         value: np.ndarray) -> None:
+        """Vectorised :meth:`add_inputs`: one event per element, for many runs at once.
+
+        Same meaning as :meth:`add_inputs` (event ``k`` adds ``value[k]`` at step ``time[k]``
+        to the neuron bound to input ``input_index[k]`` of run ``run[k]``), without a Python
+        loop per event: what a trainer feeding a population × a data batch needs.
+
+        Raises
+        ------
+        ValueError
+            On arrays of different lengths or not integers, a run or input index out of range,
+            or a time already simulated (the message names the first bad event).
+        """
+        arrs = [np.asarray(a) for a in (run, input_index, time, value)]
+        if len({a.shape for a in arrs}) != 1 or arrs[0].ndim != 1:
+            raise ValueError("add_input_arrays: run, input_index, time and value must be 1-D arrays of one length")
+        if not arrs[0].size:
+            return
+        for name, a in zip(("run", "input_index", "time", "value"), arrs, strict=True):
+            if not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(f"add_input_arrays: {name} has dtype {a.dtype}; expected integers")
+        r, i, t, v = (a.astype(np.int64) for a in arrs)
+        if not hasattr(self, "_in_ptr"):
+            self._in_ptr = np.concatenate([[0], np.cumsum([len(c.input_index) for c in self._comps])])
+            self._in_cat = np.concatenate([c.input_index for c in self._comps]).astype(np.int64)
+        bad = np.flatnonzero((r < 0) | (r >= self.runs))
+        if bad.size:
+            raise ValueError(f"input #{bad[0]}: run = {r[bad[0]]} is out of range; allowed: 0..{self.runs - 1}")
+        n_in = self._in_ptr[r + 1] - self._in_ptr[r]
+        bad = np.flatnonzero((i < 0) | (i >= n_in))
+        if bad.size:
+            k = bad[0]
+            raise ValueError(f"input #{k}: input_index = {i[k]} is out of range; run {r[k]} has {n_in[k]} inputs")
+        bad = np.flatnonzero(t < self.t)
+        if bad.size:
+            raise ValueError(f"input #{bad[0]}: time = {t[bad[0]]} is out of range; allowed: an integer >= {self.t}")
+        g = self._in_cat[self._in_ptr[r] + i] + self._offset[r]
+        order = np.argsort(t, kind="stable")
+        t, g, v = t[order], g[order], v[order]
+        times, starts = np.unique(t, return_index=True)
+        ends = np.append(starts[1:], len(t))
+        for tt, a, b in zip(times.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            gl, vl = self._pending_inputs.setdefault(int(tt), ([], []))
+            gl.append(g[a:b])
+            vl.append(v[a:b])
+
+    def spike_arrays(self, since: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every spike at steps ``>= since`` as arrays ``(time, run, neuron_index)``.
+
+        ``neuron_index`` is the position in that run's network (network order). Cheap for a
+        recent window (it reads the spike log backwards), so a closed loop that runs a few
+        steps and reads what its outputs did can call it every window.
+        """
+        ts: list[np.ndarray] = []
+        gs: list[np.ndarray] = []
+        for t_arr, g_arr in zip(reversed(self._spike_t), reversed(self._spike_g), strict=True):
+            if t_arr[0] < since:
+                break
+            ts.append(t_arr)
+            gs.append(g_arr)
+        if not ts:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z.copy(), z.copy()
+        t = np.concatenate(ts[::-1])
+        g = np.concatenate(gs[::-1])
+        run = np.searchsorted(self._offset, g, side="right") - 1
+        return t, run, g - self._offset[run]
+
     def run(self, steps: int) -> None:
         """Advance every run by ``steps`` steps."""
         if steps < 0:
