@@ -91,18 +91,21 @@ class Braitenberg:
 
     Each wheel's forward drive is ``cruise`` minus the proximity on the *opposite* side (the
     30° reading fully, the 60° one by half), so the robot veers away from the nearer side;
-    the front reading brakes the right wheel and drives it backward (spin right). After a
-    bump it reverses for ``backoff`` steps, turning away from the bumped side.
+    the front reading brakes the right wheel and drives it backward (spin right). When both
+    wheels would crawl slower than ``stall`` (obstacles close on both sides, where a pure
+    Braitenberg vehicle stops dead) it turns on the spot for ``spin`` steps. After a bump it reverses for
+    ``backoff`` steps, turning away from the bumped side.
     """
 
-    def __init__(self, cruise: float = 1.0, backoff: int = 4) -> None:
-        self.cruise, self.backoff = cruise, backoff
+    def __init__(self, cruise: float = 1.0, backoff: int = 6, stall: float = 0.25, spin: int = 10) -> None:
+        self.cruise, self.backoff, self.stall, self.spin = cruise, backoff, stall, spin
         self.reset(0)
 
     def reset(self, seed: int) -> None:
         """Clear the bump reflex (the controller is deterministic; ``seed`` is unused)."""
         self._escape = 0
         self._escape_right = True
+        self._spin = 0
 
     def act(self, sensors: np.ndarray) -> np.ndarray:
         """Motors for this step."""
@@ -113,10 +116,19 @@ class Braitenberg:
             self._escape_right = bool(bump_l >= bump_r)
         if self._escape > 0:
             self._escape -= 1
-            # reverse, turning the front away from the bumped side
-            return _wheels(-0.2, -1.0) if self._escape_right else _wheels(-1.0, -0.2)
+            # reverse, turning the front away from the bumped side; then turn on the spot
+            if self._escape >= self.backoff // 2:
+                return _wheels(-0.2, -1.0) if self._escape_right else _wheels(-1.0, -0.2)
+            return _wheels(0.6, -0.6) if self._escape_right else _wheels(-0.6, 0.6)
         left = self.cruise - (r30 + 0.5 * r60)
         right = self.cruise - (l30 + 0.5 * l60) - 2.0 * front
+        if max(left, right) < self.stall:
+            # Boxed in on both sides (the classic Braitenberg deadlock): turn on the spot, long
+            # enough (``spin`` steps) not to drive straight back into the same trap.
+            self._spin = self.spin
+        if self._spin > 0:
+            self._spin -= 1
+            return _wheels(0.6, -0.6)
         return _wheels(left, right)
 
 
@@ -133,19 +145,6 @@ class Backend(Protocol):
     def reset(self) -> None: ...
 
     def step(self, events: Sequence[InputEvent], steps: int) -> list[OutputSpike]: ...
-
-
-def new_spikes(sim: ReferenceSimulator, cursor: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Spikes ``(times, global neuron indices)`` recorded by ``sim`` since ``cursor``.
-
-    ``cursor`` counts the simulator's per-step spike blocks already read; the new cursor is
-    returned. (The reference model only offers all spikes so far via ``results()``, whose
-    cost grows with the run; a closed loop reads a few steps at a time.)
-    """
-    blocks_t, blocks_g = sim._spike_t, sim._spike_g  # noqa: SLF001 - see docstring
-    if len(blocks_t) == cursor:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), cursor
-    return np.concatenate(blocks_t[cursor:]), np.concatenate(blocks_g[cursor:]), len(blocks_t)
 
 
 class ReferenceBackend:
@@ -175,7 +174,6 @@ class ReferenceBackend:
     def reset(self) -> None:
         """A fresh simulator: time 0, every potential 0, nothing in flight."""
         self._sim = ReferenceSimulator([self.network], self.potential_bits)
-        self._cursor = 0
 
     @property
     def time(self) -> int:
@@ -190,8 +188,8 @@ class ReferenceBackend:
                 raise ValueError(f"event #{k}: time_offset = {dt} is out of range; allowed: 0..{steps - 1}")
         self._sim.add_inputs(0, [(i, t0 + dt, v) for i, dt, v in events])
         self._sim.run(steps)
-        t, g, self._cursor = new_spikes(self._sim, self._cursor)
-        k = self._out_of[g]
+        t, _, local = self._sim.spike_arrays(since=t0)
+        k = self._out_of[local]
         keep = k >= 0
         return sorted(zip(k[keep].tolist(), (t[keep] - t0).tolist(), strict=True), key=lambda s: (s[1], s[0]))
 

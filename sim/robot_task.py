@@ -1,7 +1,8 @@
 """The robot navigation task for the evolutionary trainer: roam far, touch nothing.
 
 :class:`RobotTask` is the duck-typed task a trainer drives (``name``, ``n_inputs``,
-``n_outputs``, ``evaluate(networks, seed)``, ``info(network)``): every network of a
+``n_outputs``, ``codec()``, ``evaluate(networks, seed)``, ``info(network)``, and
+``new_network()`` for a seed network with named ports): every network of a
 population drives its own robot, through several arenas, all at once — one
 :class:`~spikeforge.sim.world.World` of ``networks × arenas`` robots and one population
 :class:`~spikeforge.toolchain.reference.ReferenceSimulator` run side by side, one control step
@@ -16,6 +17,11 @@ Fitness (higher is better), per arena, averaged over the arenas::
 ``coverage`` is the fraction of the arena's free cells visited (0..1), ``collisions`` the
 number of times the robot ran into something and ``contact_steps`` the steps it spent pushing
 against it (see :mod:`spikeforge.sim.world`).
+
+The defaults (``collision_penalty = 0.02``, ``contact_penalty = 1.0``, 500 control steps)
+make a robot that ends up pushing against a wall for half the episode score well below one
+that stands still, so evolution does not settle on racing to the first wall; with a weak
+contact penalty and short episodes it did, and those controllers got stuck on unseen arenas.
 
 Arenas
     With no fixed ``arenas``, ``evaluate(networks, seed)`` draws ``n_arenas`` random arenas
@@ -38,8 +44,8 @@ from spikeforge.toolchain.ir import Network, NetworkError
 from spikeforge.toolchain.reference import DEFAULT_POTENTIAL_BITS, ReferenceSimulator
 
 from .arena import Arena, random_arena
-from .robot import DEFAULT_STEPS_PER_CONTROL, new_robot_network, new_spikes, robot_io
-from .world import N_MOTORS, N_SENSORS, Robot, World
+from .robot import DEFAULT_STEPS_PER_CONTROL, new_robot_network, robot_io
+from .world import MOTOR_NAMES, N_MOTORS, N_SENSORS, SENSOR_NAMES, Robot, World
 
 __all__ = ["TEST_ARENA_KEY", "RobotTask", "random_robot_network", "run_population", "test_arenas"]
 
@@ -102,31 +108,36 @@ def run_population(networks: Sequence[Network], arenas: Sequence[Arena], steps: 
                   robot, record=record)
     sim = ReferenceSimulator(runs, potential_bits)
     b = len(runs)
-    # Output port k of run r is global neuron out_g[r, k].
-    offsets = np.concatenate([[0], np.cumsum([len(n.neurons) for n in runs])])
-    out_of = np.full(int(offsets[-1]), -1, dtype=np.int64)
+    # Output column of each (run, neuron position); -1 where the neuron is not an output.
+    width = max(len(n.neurons) for n in runs)
+    cols = np.full((b, width), -1, dtype=np.int64)
     for r, net in enumerate(runs):
         pos = net.index_of()
         for k, p in enumerate(net.outputs):
-            out_of[offsets[r] + pos[p.neuron]] = k
-    run_of = np.repeat(np.arange(b), np.diff(offsets))
-    same_decoder = all(c[1] == run_codes[0][1] for c in run_codes)
-    cursor = 0
+            cols[r, pos[p.neuron]] = k
+    # Runs that share an encoder (and a decoder) are coded in one vectorised call.
+    enc_groups: dict[Encoder, list[int]] = {}
+    dec_groups: dict[Decoder, list[int]] = {}
+    for r, (enc, dec) in enumerate(run_codes):
+        enc_groups.setdefault(enc, []).append(r)
+        dec_groups.setdefault(dec, []).append(r)
+    enc_groups_a = [(e, np.array(rs)) for e, rs in enc_groups.items()]
+    dec_groups_a = [(d, np.array(rs)) for d, rs in dec_groups.items()]
+    motors = np.zeros((b, N_MOTORS))
     for _ in range(steps):
         t0 = sim.t
         sensors = world.sensors()
-        for r in range(b):
-            sim.add_inputs(r, [(i, t0 + dt, v) for i, dt, v in run_codes[r][0].encode(sensors[r])])
+        for enc, rs in enc_groups_a:
+            row, i, t, v = enc.encode_arrays(sensors[rs])
+            sim.add_input_arrays(rs[row], i, t + t0, v)
         sim.run(window)
-        t, g, cursor = new_spikes(sim, cursor)
-        k = out_of[g]
+        t, run, local = sim.spike_arrays(since=t0)
+        k = cols[run, local]
         keep = k >= 0
         raster = np.zeros((b, window, N_MOTORS), dtype=bool)
-        raster[run_of[g[keep]], t[keep] - t0, k[keep]] = True
-        if same_decoder:
-            motors = run_codes[0][1].decode_batch(raster)
-        else:
-            motors = np.stack([run_codes[r][1].decode(raster[r]) for r in range(b)])
+        raster[run[keep], t[keep] - t0, k[keep]] = True
+        for dec, rs in dec_groups_a:
+            motors[rs] = dec.decode_batch(raster[rs])
         world.step(motors)
     return world
 
@@ -157,9 +168,9 @@ class RobotTask:
     n_inputs = N_SENSORS
     n_outputs = N_MOTORS
 
-    def __init__(self, arenas: Sequence[Arena] | None = None, n_arenas: int = 3, steps: int = 400,
+    def __init__(self, arenas: Sequence[Arena] | None = None, n_arenas: int = 3, steps: int = 500,
                  steps_per_control: int = DEFAULT_STEPS_PER_CONTROL, collision_penalty: float = 0.02,
-                 contact_penalty: float = 0.2, robot: Robot | None = None,
+                 contact_penalty: float = 1.0, robot: Robot | None = None,
                  potential_bits: int = DEFAULT_POTENTIAL_BITS) -> None:
         if arenas is not None and not arenas:
             raise ValueError("arenas is empty; give at least one arena, or None for random ones")
@@ -177,9 +188,18 @@ class RobotTask:
         self.last_seconds = 0.0
 
     # ------------------------------------------------------------------ I/O
-    def io(self) -> tuple[Encoder, Decoder]:
-        """The sensor encoder and motor decoder every network of this task carries."""
+    def codec(self) -> tuple[Encoder, Decoder]:
+        """The sensor encoder and motor decoder every network of this task carries
+        (:func:`~spikeforge.sim.robot.robot_io`; a trainer records them with ``attach_io``)."""
         return robot_io(self.steps_per_control)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What a trained network should also record: the port meanings and the task settings."""
+        return {"robot_task": {"sensors": list(SENSOR_NAMES), "motors": list(MOTOR_NAMES),
+                               "steps": self.steps, "steps_per_control": self.steps_per_control,
+                               "collision_penalty": self.collision_penalty,
+                               "contact_penalty": self.contact_penalty}}
 
     def new_network(self, **neuron_params: Any) -> Network:
         """A network with only the task's named ports and ``metadata["io"]`` (the trainer's seed).

@@ -132,7 +132,8 @@ def test_task_interface_and_fitness() -> None:
     task = RobotTask(n_arenas=2, steps=150)
     assert (task.name, task.n_inputs, task.n_outputs) == ("robot", 9, 4)
     seed_net = task.new_network()
-    assert io_of(seed_net) == task.io()
+    assert io_of(seed_net) == task.codec()
+    assert task.metadata["robot_task"]["sensors"] == list(SENSOR_NAMES)
     rng = np.random.default_rng(3)
     pop = [spiking_braitenberg(), seed_net, random_robot_network(rng, task)]
     fit = task.evaluate(pop, seed=4)
