@@ -36,6 +36,7 @@ Use
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ import serial
 
 from spikeforge.firmware.protocol import (
     MAX_STEPS,
+    SEQUENCED_OPS,
     Counters,
     Done,
     FrameDecoder,
@@ -221,6 +223,12 @@ class Device:
             self._ser.timeout = 0.02
         except (AttributeError, ValueError, serial.SerialException):
             pass
+        sock = getattr(port, "_socket", None)  # socket://: send small frames at once (no Nagle)
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         if identify:
             self.identify()
 
@@ -340,9 +348,9 @@ class Device:
                 if r is False:
                     self.stats.timeouts += 1
                     break
-                if r is None or r.is_nak:
+                if r is None or r.is_nak:  # our request or its reply was mangled: ask again now
                     self.stats.naks += r is not None
-                    continue
+                    break
                 if r.seq == seq and r.op == op:
                     if r.status != Status.OK:
                         raise BoardError(f"{self.url}: {what} refused: {status_text(r.status)}", r.status)
@@ -418,9 +426,29 @@ class Device:
         dones: list[Any] = [None] * n
         acked = sent = 0
         stalls = 0
-        backed_off = False
+        quiet_until = 0.0
+        old_left = 0  # replies still due to frames sent before the last go-back
         win = min(self.window, 127)
+        settle = min(0.001, self.timeout / 4)
         self._synced = False  # until every request is acknowledged
+
+        def go_back(force: bool) -> None:
+            """Re-send from the first unacknowledged request (go-back-N).
+
+            Not again while replies to what was in flight before are still due (their NAKs and
+            BAD_SEQs say nothing new): until as many replies came as frames were in flight, or
+            their line time passed; unless ``force`` (a timeout).
+            """
+            nonlocal sent, quiet_until, old_left
+            now = time.monotonic()
+            if acked >= sent or (not force and now < quiet_until and old_left > 0):
+                return
+            self.stats.resends += sent - acked
+            quiet_until = now + 2 * self._line(sum(len(f) for f in frames[acked:sent])) + settle
+            old_left = sent - acked
+            sent = acked
+            self._write(b"\x00")  # end any partial frame whose delimiter was lost
+
         while acked < n:
             while sent < n and sent - acked < win:
                 self._write(frames[sent])
@@ -430,9 +458,10 @@ class Device:
             deadline = time.monotonic() + self.timeout + 2 * self._line(inflight)
             r = self._poll(deadline)
             advanced = acked
-            if r is False or (r is None and sent - acked == 1):
-                self.stats.timeouts += r is False
-                backed_off = False
+            if r is not False:
+                old_left -= 1
+            if r is False:
+                self.stats.timeouts += 1
                 stalls += 1
                 if stalls > self.retries:
                     raise DeviceTimeout(
@@ -440,23 +469,19 @@ class Device:
                         f"{stalls} tries ({self.timeout:.2f} s each); the board may have executed "
                         "it: the session is re-opened on the next call"
                     )
-                self.stats.resends += sent - acked
-                self._write(b"\x00")
-                sent = acked
+                go_back(force=True)
                 continue
-            if r is None:
+            if r is None:  # a reply was lost
+                go_back(force=False)
                 continue
             if r.is_nak:
                 self.stats.naks += 1
                 if r.payload:
                     acked = self._acked_through(r.payload[0], base, acked, sent)
-                if not backed_off and acked < sent:
-                    self.stats.resends += sent - acked
-                    sent = acked
-                    backed_off = True
+                go_back(force=False)
             else:
                 d = seq_distance(seq_after(base, acked), r.seq)
-                if d >= sent - acked:  # a late reply to something already acknowledged
+                if d >= sent - acked or r.op not in SEQUENCED_OPS:  # late reply to an acknowledged one
                     self.stats.stale += 1
                     continue
                 k = acked + d
@@ -475,14 +500,10 @@ class Device:
                     acked = k + 1
                 elif r.status == Status.BAD_SEQ:
                     self.stats.bad_seq += 1
-                    exp = r.payload[0] if r.payload else None
-                    if exp is None:
+                    if not r.payload:
                         raise DeviceError(f"{self.url}: {what}: BAD_SEQ reply without the expected seq")
-                    acked = self._acked_through((exp - 1) & 0xFF, base, acked, sent)
-                    if not backed_off and acked < sent:
-                        self.stats.resends += sent - acked
-                        sent = acked
-                        backed_off = True
+                    acked = self._acked_through((r.payload[0] - 1) & 0xFF, base, acked, sent)
+                    go_back(force=False)
                 else:
                     raise BoardError(
                         f"{self.url}: {what}: request {k + 1} of {n} ({requests[k][0].name}) refused: "
@@ -490,7 +511,6 @@ class Device:
                     )
             if acked > advanced:
                 stalls = 0
-                backed_off = False
                 if progress is not None:
                     progress(acked - advanced)
         self._seq = seq_after(base, n)
@@ -534,15 +554,13 @@ class Device:
         while True:
             deadline = time.monotonic() + self.timeout + steps * self.step_timeout + 2 * self._line(len(frame))
             r = self._poll(deadline)
-            if r is None:
-                continue
-            if r is not False and r.is_nak:
+            if r is not False and r is not None and r.is_nak:
                 self.stats.naks += 1
                 if got_any or (r.payload and r.payload[0] == seq):
                     continue  # our frame got through; the NAK is about something else
-                r = False  # our frame was probably the one dropped: re-send now
-            if r is False:
-                self.stats.timeouts += 1
+                r = None  # our frame was probably the one dropped
+            if r is None or r is False:  # timeout, NAK or a mangled reply (maybe our final): ask again
+                self.stats.timeouts += r is False
                 tries += 1
                 if tries > self.retries:
                     raise DeviceTimeout(
@@ -553,7 +571,7 @@ class Device:
                 self._write(b"\x00" + frame)
                 self.stats.frames_sent += 1
                 continue
-            if r.seq != seq:
+            if r.seq != seq or r.op != op:
                 self.stats.stale += 1
                 continue
             if r.status == Status.BAD_SEQ:
@@ -566,11 +584,9 @@ class Device:
                     f"{seq}): the board was reset or another host talked to it; the session is re-opened "
                     "on the next call"
                 )
-            if r.op != op:
-                self.stats.stale += 1
-                continue
             if r.status == Status.MORE:
                 got_any = True
+                tries = 0
                 spikes += self._unwrap(r.payload, t0, bits)
                 continue
             if r.status not in (Status.OK, Status.DUPLICATE):
