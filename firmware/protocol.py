@@ -32,7 +32,8 @@ Ops, sequencing, exactly-once
 :class:`Op` lists the requests. *Sequenced* ops (RESET, LOAD, INPUT, RUN, STEP) change the
 board; the board executes one only if ``seq == last + 1 (mod 256)`` where ``last`` is the seq
 of the last command it executed. ``seq == last`` is a retransmission: not executed again, the
-board re-sends the final reply of that command with status ``DUPLICATE``. Any other seq is
+board re-sends the final reply of that command (at least its Done record) with status
+``DUPLICATE``. Any other seq is
 refused with ``BAD_SEQ`` (payload: the seq it expects). IDENTIFY is always executed and sets
 ``last = seq`` (it opens a session); READ_COUNTERS is always executed and changes nothing.
 
@@ -227,8 +228,9 @@ class Status(enum.IntEnum):
     MORE = 0x01
     """Streamed spikes of a RUN / STEP in progress; the final reply follows."""
     DUPLICATE = 0x02
-    """Re-sent final reply (payload: the Done record only) of the command with this seq,
-    which was executed once already and is not executed again."""
+    """Re-sent final reply of the command with this seq, which was executed once already and
+    is not executed again. Payload: the Done record, optionally followed by the spikes of the
+    original final reply (a board that keeps that reply re-sends it whole)."""
     BAD_CRC = 0x10
     """NAK: a frame failed its CRC and was dropped."""
     BAD_FRAME = 0x11
