@@ -201,6 +201,6 @@ def test_bench_robot_prints_one_line_per_controller(capsys) -> None:
     assert main(["bench", "robot", "--steps", "15", "--runs", "2"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     names = [x.get("controller", x.get("case")) for x in lines]
-    assert names == ["random", "braitenberg", "spiking-braitenberg@reference", "task_evaluate"]
+    assert names == ["random", "braitenberg", "spiking-braitenberg@reference", "world_batch", "task_evaluate"]
     assert all(len(x["coverage_per_arena"]) == 10 for x in lines[:3])
-    assert lines[3]["evaluations_per_s"] > 0
+    assert lines[3]["robot_steps_per_s"] > 0 and lines[4]["evaluations_per_s"] > 0

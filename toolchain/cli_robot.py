@@ -114,10 +114,16 @@ def _controller(args: argparse.Namespace) -> tuple[Any, str]:
 
     if args.network:
         from .cli import load_any
+        from .ir import NetworkError
 
         net = load_any(args.network)
         factory, _ = TARGETS[args.target]
-        return SpikingController(net, factory(net, args)), f"{Path(args.network).name} on {args.target}"
+        try:
+            ctrl = SpikingController(net, factory(net, args))
+        except NetworkError as e:
+            raise NetworkError(f"{args.network}: {e} (a robot network has 9 inputs, 4 outputs and "
+                               "the codes of spikeforge.sim.robot.robot_io)") from None
+        return ctrl, f"{Path(args.network).name} on {args.target}"
     name = args.controller or "braitenberg"
     if name == "random":
         return RandomWalk(), "random walk"
@@ -210,13 +216,14 @@ def bench_robot(args: argparse.Namespace) -> int:
 
     Each controller drives 600 control steps in each of the 10 unseen test arenas
     (:func:`spikeforge.sim.robot_task.test_arenas`); the line holds mean coverage, collisions
-    and contact steps, per-arena values, and control steps per second. The last line times
-    :meth:`RobotTask.evaluate` on a population of random robot networks.
+    and contact steps, per-arena values, and control steps per second. Then the batched world
+    alone (256 robots, constant motors: robot steps per second) and
+    :meth:`RobotTask.evaluate` on a population of random robot networks (evaluations/s).
     """
     from tqdm import tqdm
 
     from spikeforge.sim.robot_task import RobotTask, random_robot_network, test_arenas
-    from spikeforge.sim.world import run_episode
+    from spikeforge.sim.world import World, run_episode
 
     from .cli import machine_description
 
@@ -241,6 +248,20 @@ def bench_robot(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+    # The world alone, batched (what the task steps): sensors + kinematics + collisions.
+    n_rob = 256
+    world = World([arenas[k % len(arenas)] for k in range(n_rob)], list(range(n_rob)))
+    motors = np.tile([1.0, 0.0, 0.9, 0.0], (n_rob, 1))
+    w_steps = min(steps, 200)
+    t0 = time.perf_counter()
+    for _ in range(w_steps):
+        world.sensors()
+        world.step(motors)
+    secs = time.perf_counter() - t0
+    sys.stdout.write(json.dumps({
+        "bench": "robot", "case": "world_batch", "robots": n_rob, "steps": w_steps, "seconds": round(secs, 3),
+        "robot_steps_per_s": round(n_rob * w_steps / secs), "machine": machine,
+    }) + "\n")
     pop = max(1, min(args.runs, 256))
     task = RobotTask(steps=min(steps, 200))
     nets = [random_robot_network(np.random.default_rng([args.seed, k]), task) for k in range(pop)]
