@@ -76,6 +76,9 @@ class CommandEngine(wiring.Component):
         The core's status.
     wire : Out(stream.Signature(8))
         Encoded reply frames, to the UART transmitter.
+    idle : Out(1)
+        Waiting for a frame, nothing to send (for the virtual board, which stops simulated
+        time while the whole design is idle).
     """
 
     def __init__(self, cfg: CoreConfig, identify: bytes) -> None:
@@ -100,6 +103,7 @@ class CommandEngine(wiring.Component):
             "cycles": In(32),
             "errors": In(16),
             "wire": Out(stream.Signature(8)),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:  # noqa: C901 - one FSM, read top-down
@@ -180,7 +184,7 @@ class CommandEngine(wiring.Component):
         sp_bytes = Cat(spike.neuron, Const(0, 16 - cfg.neuron_bits), spike.time[:16])
 
         # ---------------------------------------------------------------- the FSM
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(nak_pending & ~snd.busy):
                     m.d.sync += [reply(S.BAD_CRC, 4, byte=last), nak.eq(1), status.eq(S.BAD_CRC | nak_kind),
@@ -365,5 +369,6 @@ class CommandEngine(wiring.Component):
 
         with m.If(self.drop):
             m.d.sync += [nak_pending.eq(1), nak_kind.eq(self.drop_kind)]
+        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~nak_pending & ~snd.busy & ~self.frame.valid)
         return m
 

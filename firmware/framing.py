@@ -135,6 +135,8 @@ class FrameReceiver(wiring.Component):
         Empty frames (two delimiters in a row) are ignored, not dropped.
     frames_ok, frames_bad, overflows : Out(16)
         Frames committed; dropped for kinds 0 and 1; dropped for kind 2 (all wrap).
+    idle : Out(1)
+        No partial frame, nothing committed left to read.
     """
 
     def __init__(self, params: crc.Parameters, *, max_body: int = 255, depth: int = 512,
@@ -156,6 +158,7 @@ class FrameReceiver(wiring.Component):
             "frames_ok": Out(16),
             "frames_bad": Out(16),
             "overflows": Out(16),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -230,6 +233,7 @@ class FrameReceiver(wiring.Component):
             rd.addr.eq(rp),
             rd.en.eq(fetch),
         ]
+        m.d.comb += self.idle.eq(~dec.busy & (rp == commit) & ~v)
         with m.If(fetch):
             avail = (rp != commit) & ~(v & is_len)  # wait for the length to land first
             m.d.sync += v.eq(avail)

@@ -82,6 +82,10 @@ class BoardCore(wiring.Component):
         UART line from the host (idle high).
     tx : Out(1)
         UART line to the host.
+    idle : Out(1)
+        Nothing in flight anywhere (no byte being received or sent, no frame pending, the
+        engine and the core idle): the virtual board stops simulated time while it is high.
+        Unconnected on a real board (synthesis removes it).
     """
 
     def __init__(self, cfg: CoreConfig, *, clock_hz: float, baud: int = DEFAULT_BAUD,
@@ -92,7 +96,7 @@ class BoardCore(wiring.Component):
         self.divisor = uart_divisor(clock_hz, baud)
         self.idle_timeout = int(idle_timeout_s * clock_hz)
         self.info = board_identify(cfg, self.baud, self.clock_hz)
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "idle": Out(1)})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -115,6 +119,7 @@ class BoardCore(wiring.Component):
             eng.overflows.eq(rcv.overflows),
             eng.core_busy.eq(core.busy), eng.timestep.eq(core.timestep), eng.events.eq(core.events),
             eng.cycles.eq(core.cycles), eng.errors.eq(core.errors),
+            self.idle.eq(eng.idle & rcv.idle & ~urx.busy & ~urx.data.valid & utx.data.ready & ~core.busy),
         ]
         return m
 

@@ -64,6 +64,8 @@ class UartRx(wiring.Component):
         Pulses when a stop bit reads 0 (the character is dropped).
     overrun : Out(1)
         Pulses when a byte was lost because ``data`` was not taken in time.
+    busy : Out(1)
+        A character is being received.
     """
 
     def __init__(self, divisor: int) -> None:
@@ -75,6 +77,7 @@ class UartRx(wiring.Component):
             "data": Out(stream.Signature(8)),
             "framing_error": Out(1),
             "overrun": Out(1),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -86,6 +89,7 @@ class UartRx(wiring.Component):
         timer = Signal(range(div))
         bit = Signal(range(10))  # 0 start, 1..8 data, 9 stop
         shreg = Signal(8)
+        m.d.comb += self.busy.eq(busy)
         with m.If(self.data.ready):
             m.d.sync += self.data.valid.eq(0)
         with m.If(~busy):
