@@ -77,7 +77,7 @@ from spikeforge.hdl.image import (
 )
 from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits
 
-__all__ = ["EmuBoard", "EmuCore", "ServedBoard", "serve"]
+__all__ = ["EmuBoard", "EmuCore", "EmuSerial", "EmuStats", "ServedBoard", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +345,43 @@ class EmuBoard:
 
 
 # ----------------------------------------------------------------------------- transports
+class EmuSerial:
+    """A serial-port-like object wired straight to an :class:`EmuBoard` (no thread, no OS).
+
+    ``write`` hands the bytes to the board at once and queues its replies for ``read`` (the
+    line model is ignored: replies are readable immediately). For fast tests of host code;
+    ``tap`` (if set) sees every reply frame and returns the bytes to deliver instead (to
+    drop or mangle replies deterministically).
+    """
+
+    def __init__(self, board: EmuBoard, tap: Callable[[bytes], bytes] | None = None) -> None:
+        self.board = board
+        self.tap = tap
+        self.timeout: float | None = 0.0
+        self.port = f"emu:{board.cfg.name}"
+        self._rx = bytearray()
+
+    def write(self, data: bytes) -> int:
+        """Send bytes to the board."""
+        for _, reply in self.board.receive(bytes(data), now=0.0):
+            self._rx += self.tap(reply) if self.tap else reply
+        return len(data)
+
+    @property
+    def in_waiting(self) -> int:
+        """Reply bytes ready to read."""
+        return len(self._rx)
+
+    def read(self, n: int = 1) -> bytes:
+        """Up to ``n`` reply bytes (returns at once; empty when there are none)."""
+        out = bytes(self._rx[:n])
+        del self._rx[:n]
+        return out
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class ServedBoard:
     """An :class:`EmuBoard` served in a background thread (see :func:`serve`).
 
