@@ -412,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_interchange import add_interchange_parsers
 
     add_interchange_parsers(sub)
+    from .cli_board import add_board_parsers
+
+    add_board_parsers(sub)
     return parser
 
 
