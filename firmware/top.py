@@ -11,7 +11,8 @@
     ULX3S). The baud is a build parameter; the divisor must be within 2 % (:func:`uart_divisor`).
 
 Build parameters and their defaults (:data:`BOARD_CLOCK_MHZ`): iCEBreaker 36 MHz (3 Mbaud =
-12 clocks per bit; the ``up5k`` core routes at ≈ 42 MHz), ULX3S-85F 48 MHz (16 per bit).
+12 clocks per bit; the ``up5k`` core routes at ≈ 42 MHz), ULX3S-85F 45 MHz (15 per bit; 48 MHz is
+not reachable from its 25 MHz oscillator within 1 %).
 
 Booting alone (issue 8): the core's memories are ``lib.memory.Memory`` objects whose ``init``
 could carry an image, so a top that takes an optional :class:`~spikeforge.hdl.image.CoreImage`
@@ -37,10 +38,10 @@ from .engine import CommandEngine
 from .framing import FrameReceiver
 from .uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["BOARD_CLOCK_MHZ", "DEFAULT_BAUD", "BoardCore", "BoardTop", "board_identify", "build_id"]
+__all__ = ["BOARD_CLOCK_MHZ", "DEFAULT_BAUD", "BoardCore", "BoardTop", "board_identify", "build_board", "build_id"]
 
 #: Default ``sync`` clock of the board design per board (MHz).
-BOARD_CLOCK_MHZ = {"icebreaker": 36.0, "ulx3s-85f": 48.0}
+BOARD_CLOCK_MHZ = {"icebreaker": 36.0, "ulx3s-85f": 45.0}
 #: Default UART baud (both boards' FTDI bridges carry 3 Mbaud).
 DEFAULT_BAUD = 3_000_000
 #: Frames the receive buffer holds besides the one executing (advertised by IDENTIFY).
@@ -165,3 +166,18 @@ class BoardTop(Elaboratable):
         uart = platform.request("uart", 0)
         m.d.comb += [self.board.rx.eq(uart.rx.i), uart.tx.o.eq(self.board.tx)]
         return m
+
+
+def build_board(board: str, cfg: CoreConfig, *, build_dir: Any, baud: int = DEFAULT_BAUD,
+                clock_mhz: float | None = None, seed: int | None = None, cache: bool = True) -> Any:
+    """Synthesise, place and route the board design (:class:`BoardTop`) for ``board``.
+
+    Returns the :class:`~spikeforge.firmware.build.BuildResult` (cached by design hash under
+    ``build_dir``). Timing failures do not raise: check ``result.timing_met``.
+    """
+    from .build import build
+
+    mhz = clock_mhz or BOARD_CLOCK_MHZ.get(board)
+    top = BoardTop(cfg, clock_mhz=mhz, baud=baud)
+    return build(top, board, build_dir=build_dir, name=f"board_{cfg.name.replace('-', '_')}", cache=cache,
+                 seed=seed, allow_timing_fail=True)

