@@ -20,12 +20,15 @@ Bodies (multi-byte fields little-endian, no variable-length integers)::
     request (host -> board):  seq:u8  op:u8           payload[0..249]  crc:u16
     reply   (board -> host):  seq:u8  op|0x80:u8  status:u8  payload[0..248]  crc:u16
 
-``crc`` is CRC-16/MCRF4XX (``amaranth.lib.crc.catalog.CRC16_MCRF4XX``: polynomial 0x1021,
-reflected in and out, initial value 0xFFFF, no final XOR; check value 0x6F91 for
-``b"123456789"``) over every byte before it, sent little-endian. Because the algorithm is
-reflected and has no final XOR, running it over a whole body *including* its CRC gives the
-residue 0 (Amaranth's ``crc.Processor.match_detected``), and feeding the bits LSB first (as a
-UART receives them) one per clock gives the same value as a byte per clock.
+``crc`` is CRC-16/IBM-SDLC, the HDLC / X.25 frame check sequence
+(``amaranth.lib.crc.catalog.CRC16_IBM_SDLC``: polynomial 0x1021, reflected in and out,
+initial value 0xFFFF, final XOR 0xFFFF; check value 0x906E for ``b"123456789"``) over every
+byte before it, sent little-endian. Over a whole valid body *including* its CRC the CRC
+register holds the constant residue 0xF0B8 (Amaranth's ``crc.Processor.match_detected``;
+:func:`crc16` of such a body is :data:`CRC_GOOD` = 0x0F47). The final XOR matters: with a
+zero residue (no final XOR, e.g. CRC-16/MCRF4XX, this protocol's first choice) zero bytes
+appended to a valid body keep the CRC valid, and a stray COBS code ``0x01`` before a delimiter
+appends exactly one; the fault campaign found that case.
 
 Ops, sequencing, exactly-once
 -----------------------------
@@ -93,6 +96,8 @@ __all__ = [
     "WIRE_TIME_BITS",
     "CRC_ALGORITHM",
     "CRC_BYTES",
+    "CRC_GOOD",
+    "CRC_RESIDUE",
     "DELIMITER",
     "DONE_BYTES",
     "MAGIC",
@@ -154,8 +159,14 @@ MAGIC = b"SPKF"
 DELIMITER = 0x00
 """Frame terminator on the wire (COBS guarantees the encoded body has no zero byte)."""
 
-CRC_ALGORITHM = catalog.CRC16_MCRF4XX
+CRC_ALGORITHM = catalog.CRC16_IBM_SDLC
 """CRC parameters (``amaranth.lib.crc.Algorithm``); gateware uses ``CRC_ALGORITHM(data_width)``."""
+
+CRC_RESIDUE = CRC_ALGORITHM(8).residue()
+"""The CRC register after a valid body including its CRC (0xF0B8; ``match_detected``)."""
+
+CRC_GOOD = CRC_RESIDUE ^ CRC_ALGORITHM.xor_output
+""":func:`crc16` of any valid body including its CRC (0x0F47)."""
 
 CRC_BYTES = 2
 REQUEST_HEADER_BYTES = 2  # seq, op
@@ -292,7 +303,7 @@ class FrameError(ProtocolError):
 
 # ----------------------------------------------------------------------------- CRC
 def _crc_table() -> tuple[int, ...]:
-    # Reflected (LSB-first) table of polynomial 0x1021: reversed polynomial 0x8408.
+    # Reflected (LSB-first) table of the polynomial (0x1021 reversed is 0x8408).
     rpoly = int(f"{CRC_ALGORITHM.polynomial:016b}"[::-1], 2)
     table = []
     for b in range(256):
@@ -307,20 +318,21 @@ _CRC_TABLE = _crc_table()
 
 
 def crc16(data: bytes | bytearray | memoryview, crc: int | None = None) -> int:
-    """CRC-16/MCRF4XX of ``data`` (table-driven; equals ``CRC_ALGORITHM(8).compute(data)``).
+    """CRC-16/IBM-SDLC of ``data`` (table-driven; equals ``CRC_ALGORITHM(8).compute(data)``).
 
     Parameters
     ----------
     data
         The bytes.
     crc
-        A running value to continue from (default: the initial value 0xFFFF).
+        The result of an earlier call, to continue over more bytes (default: start afresh).
     """
-    c = CRC_ALGORITHM.initial_crc if crc is None else crc
+    x = CRC_ALGORITHM.xor_output
+    c = CRC_ALGORITHM.initial_crc if crc is None else crc ^ x
     t = _CRC_TABLE
     for b in data:
         c = (c >> 8) ^ t[(c ^ b) & 0xFF]
-    return c
+    return c ^ x
 
 
 # ----------------------------------------------------------------------------- COBS
@@ -430,7 +442,7 @@ def _open(frame: bytes | bytearray | memoryview, header: int) -> bytes:
     body = cobs_decode(frame)
     if len(body) < header + CRC_BYTES:
         raise FrameError(f"frame body of {len(body)} bytes is too short; allowed: {header + CRC_BYTES}..{MAX_BODY}")
-    if crc16(body) != 0:  # residue of a valid body including its little-endian CRC
+    if crc16(body) != CRC_GOOD:  # a valid body including its little-endian CRC
         want = int.from_bytes(body[-2:], "little")
         raise FrameError(
             f"CRC mismatch: frame says 0x{want:04x}, body gives 0x{crc16(body[:-2]):04x}", Status.BAD_CRC
