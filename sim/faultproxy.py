@@ -100,6 +100,9 @@ class FaultProxy:
         The board: ``socket://host:port`` or a pty path.
     rate
         Probability that a forwarded byte gets a fault (0 disables injection).
+    host_rate
+        The same for the board-to-host direction (default: ``rate``); replies are short, so a
+        higher rate there balances the fault counts of the two directions.
     seed
         Seed of the fault generator.
     kinds
@@ -117,16 +120,18 @@ class FaultProxy:
         Where the host connects (``socket://127.0.0.1:PORT``).
     """
 
-    def __init__(self, upstream: str, *, rate: float = 0.001, seed: int = 0,
+    def __init__(self, upstream: str, *, rate: float = 0.001, host_rate: float | None = None, seed: int = 0,
                  kinds: Sequence[str] = FAULT_KINDS, directions: Sequence[str] = ("to_board", "to_host"),
                  max_delay: float = 0.005) -> None:
         bad = [k for k in kinds if k not in FAULT_KINDS]
         if bad:
             raise ValueError(f"fault kind {bad[0]!r} is unknown; allowed: {', '.join(FAULT_KINDS)}")
-        if not 0 <= rate <= 1:
-            raise ValueError(f"rate = {rate!r} is out of range; allowed: 0..1")
+        for name, r in (("rate", rate), ("host_rate", host_rate)):
+            if r is not None and not 0 <= r <= 1:
+                raise ValueError(f"{name} = {r!r} is out of range; allowed: 0..1")
         self.upstream = upstream
         self.rate = rate
+        self.rates = {"to_board": rate, "to_host": rate if host_rate is None else host_rate}
         self.kinds = tuple(kinds)
         self.directions = tuple(directions)
         self.max_delay = max_delay
@@ -153,7 +158,8 @@ class FaultProxy:
     # ------------------------------------------------------------------ forwarding
     def _mangle(self, direction: str, data: bytes) -> list[bytes | float]:
         """The chunk after faults: bytes to write and delays (floats) to sleep, in order."""
-        if self.rate <= 0 or direction not in self.directions:
+        rate = self.rates[direction]
+        if rate <= 0 or direction not in self.directions:
             return [data]
         rng = self._rng[direction]
         out: list[bytes | float] = []
@@ -163,7 +169,7 @@ class FaultProxy:
         while i < n:
             # geometric skip to the next faulty byte (same distribution as a draw per byte)
             u = rng.random()
-            skip = int(_log1m(u) / _log1m(self.rate)) if self.rate < 1 else 0
+            skip = int(_log1m(u) / _log1m(rate)) if rate < 1 else 0
             if i + skip >= n:
                 buf += data[i:]
                 break

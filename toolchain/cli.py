@@ -342,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_convert import bench_convert
 
     register_bench("convert", bench_convert, "ANN-to-SNN conversion: ANN vs integer-SNN accuracy on up5k")
+    from .cli_deploy import add_deploy_parsers, bench_link
+
+    register_bench("link", bench_link, "serial link: image-load throughput, closed-loop latency, fault counts")
 
     sp = sub.add_parser("simulate", help="run a network on the reference model",
                         description=_SIM_DESCRIPTION, epilog=_SIM_EPILOG,
@@ -415,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_board import add_board_parsers
 
     add_board_parsers(sub)
+    add_deploy_parsers(sub)
     return parser
 
 
