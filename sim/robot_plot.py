@@ -50,8 +50,8 @@ def _figure(arena: Arena) -> tuple[Figure, Axes]:
 
 
 def _title(ep: Episode, label: str | None) -> str:
-    head = f"{label}: " if label else ""
-    return (f"{head}{ep.arena.name}, {ep.steps} steps: coverage {ep.coverage:.1%}, "
+    head = f"{label} in " if label else ""
+    return (f"{head}{ep.arena.name}\n{ep.steps} steps: coverage {ep.coverage:.1%}, "
             f"{ep.collisions} collisions, {ep.distance:.1f} m")
 
 
