@@ -339,6 +339,8 @@ def random_arena(seed: int | Sequence[int], width: float = 4.0, height: float = 
     if obstacles < 0:
         raise ArenaError(f"obstacles = {obstacles} is out of range; allowed: an integer >= 0")
     key = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
+    if min(key, default=0) < 0:
+        raise ArenaError(f"random arena seed = {seed!r} is out of range; allowed: integers >= 0")
     rng = np.random.default_rng([*key, 0x4A7E])
     gap = 3 * robot_radius
     margin = 2 * robot_radius

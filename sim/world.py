@@ -218,6 +218,8 @@ class World:
         seeds = [int(seeds)] * b if isinstance(seeds, int | np.integer) else [int(s) for s in seeds]
         if len(seeds) != b:
             raise ValueError(f"got {len(seeds)} seeds for {b} robots; give one per robot, or one for all")
+        if min(seeds) < 0:
+            raise ValueError(f"seed = {min(seeds)} is out of range; allowed: an integer >= 0")
         self.robot = robot or Robot()
         self.arenas = arenas
         self.n = b

@@ -186,6 +186,10 @@ def test_random_arena_is_seeded_and_starts_clear() -> None:
         assert len(a.circles) + len(a.boxes) == 8
     assert random_arena(1).to_dict() != random_arena(2).to_dict()
     assert random_arena((1, 2)).to_dict() != random_arena((2, 1)).to_dict()
+    with pytest.raises(ArenaError, match="seed = -1 is out of range"):
+        random_arena(-1)
+    with pytest.raises(ValueError, match="seed = -3 is out of range"):
+        World(random_arena(0), -3)
 
 
 def test_arena_file_round_trip_and_shipped(tmp_path) -> None:
