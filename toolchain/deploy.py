@@ -42,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import serial
 
 from spikeforge.firmware.protocol import (
@@ -71,8 +72,8 @@ from spikeforge.firmware.protocol import (
     wire_time_bits,
 )
 from spikeforge.hdl.config import CoreConfig
-from spikeforge.hdl.driver import collect_result, load_commands, run_commands
-from spikeforge.hdl.image import CoreImage, ImageError
+from spikeforge.hdl.driver import load_commands, run_commands
+from spikeforge.hdl.image import CoreImage, ImageError, ImageModel
 from spikeforge.hdl.protocol import Command, Opcode, encode_command
 from spikeforge.toolchain.reference import InputEvent, SimResult
 
@@ -778,4 +779,21 @@ class Device:
             else:  # RUN n: the INPUTs gathered so far belong to its first step
                 slots += self._step_beats(beats, c.data)
                 beats = []
-        return collect_result(img, slots, steps)
+        n = len(img.neuron_ids)
+        out = sorted((t, s) for s, t in slots if s < n)  # times are already unwrapped
+        fan = self._fan_out(img)
+        return SimResult(
+            neuron_ids=np.array(img.neuron_ids, dtype=np.int64), steps=steps,
+            spike_times=np.array([t for t, _ in out], dtype=np.int64),
+            spike_index=np.array([s for _, s in out], dtype=np.int64),
+            events=sum(fan[s] for _, s in out),
+        )
+
+    def _fan_out(self, img: CoreImage) -> list[int]:
+        """Synapses leaving each used slot (``events`` = spikes x fan-out, as the reference)."""
+        if getattr(self, "_fan_image", None) is not img:
+            model = ImageModel(img)
+            d = img.config.max_delay
+            self._fan = [sum(len(model.segment(i, j)) for j in range(d)) for i in range(len(img.neuron_ids))]
+            self._fan_image = img
+        return self._fan
