@@ -221,6 +221,12 @@ class World:
         if min(seeds) < 0:
             raise ValueError(f"seed = {min(seeds)} is out of range; allowed: an integer >= 0")
         self.robot = robot or Robot()
+        for a in {id(a): a for a in arenas}.values():
+            gap = float(a.clearance(np.array([a.start[:2]]))[0])
+            if gap < self.robot.radius:
+                raise ValueError(f"arena {a.name!r}: the start {list(a.start[:2])} is {gap:.3f} m from an "
+                                 f"obstacle; the robot (radius {self.robot.radius} m) does not fit there: "
+                                 "move the start")
         self.arenas = arenas
         self.n = b
         # Geometry per robot, padded to the largest arena with obstacles far away.

@@ -190,6 +190,9 @@ def test_random_arena_is_seeded_and_starts_clear() -> None:
         random_arena(-1)
     with pytest.raises(ValueError, match="seed = -3 is out of range"):
         World(random_arena(0), -3)
+    stuck = Arena(width=4.0, height=4.0, start=(1.0, 1.0, 0.0), circles=[[1.05, 1.0, 0.1]], name="stuck")
+    with pytest.raises(ValueError, match="arena 'stuck': the start \\[1.0, 1.0\\] is -0.050 m from an obstacle"):
+        World(stuck)
 
 
 def test_arena_file_round_trip_and_shipped(tmp_path) -> None:
