@@ -29,7 +29,9 @@ Toolbox), re-derived here for the spikeforge neuron contract:
 * **Touch rule.** A neuron only fires when touched (an event, or ``b ≠ 0``); a neuron whose
   bias rounds to 0 could keep a charge ≥ θ unfired when its inputs fall silent. Conversion gives
   such neurons a bias of ``+1`` (``touch_bias=True``, the default): 1/θ of a spike per step,
-  negligible at θ ≈ 100, and every neuron is checked every step, as the ANN intends.
+  negligible at θ ≈ 100, and every neuron is checked every step, as the ANN intends. (Measured
+  on the test splits at T = 32: digits 97.56 % with, 97.78 % without; breast cancer 95.10 %
+  both — the hidden layers' rounding bias already touches nearly every neuron.)
 * **Quantization** to a :class:`~spikeforge.hdl.config.CoreConfig` (here, not in the compiler:
   the scale is conversion-specific). Per layer, the threshold is ``θ_l = ⌊w_max / max|W̃_l|⌋``
   with ``w_max = 2**(weight_bits − 1) − 1``, weights ``round(W̃_l · θ_l)`` (zeros dropped),
@@ -81,7 +83,7 @@ from spikeforge.toolchain.codec import (
     attach_io,
     output_raster,
 )
-from spikeforge.toolchain.ir import Network, NetworkError
+from spikeforge.toolchain.ir import Network
 from spikeforge.toolchain.reference import simulate_batch
 
 __all__ = [
@@ -96,6 +98,8 @@ __all__ = [
     "evaluate",
     "float_snn_predict",
     "load_task",
+    "provenance",
+    "save_curve_plot",
     "snn_predict",
     "softlif",
     "softlif_grad",
@@ -504,8 +508,9 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
         if k < n_layers - 1:  # half a threshold over the run: hidden counts round, not floor
             bs = bs + 0.5 / R
         if k == 0 and encoding == "ttfs":
-            # a latched relay fires R - t_i = x̂ (T - 1) + 1 + L times in the run instead of x̂ T
-            bs = bs - ws.sum(axis=1) * (1 + L - x.mean()) / R
+            # layer 1 gets R - 1 - t_i = x̂ (T - 1) + L events from a latched relay instead of
+            # x̂ T: take the extra L - x̂ (x̂ at its training mean) out of the bias
+            bs = bs - ws @ (L - x.mean(axis=0)) / R
         scaled.append((ws, bs))
         prev = lam
     wmax = (1 << (config.weight_bits - 1)) - 1
@@ -727,12 +732,3 @@ def provenance(net: Network, data: Dataset, ev: Evaluation, extra: dict[str, Any
         **ev.to_dict(),
         **(extra or {}),
     }
-
-
-def check_network(net: Network) -> None:
-    """Raise :class:`NetworkError` unless ``net`` is an integer network with codes attached."""
-    from spikeforge.toolchain.codec import io_of
-
-    if not net.is_integer():
-        raise NetworkError("converted network has non-integer parameters")
-    io_of(net)
