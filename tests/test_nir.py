@@ -240,3 +240,24 @@ def test_cli_import_export_nir_and_tennlab(tmp_path, capsys):
                                                      padding=0, dilation=1, groups=1, bias=np.zeros(1))))
     assert main(["import", "nir", str(bad), "-o", str(tmp_path / "x.json")]) == 2
     assert "(Conv1d)" in capsys.readouterr().err
+
+
+def test_cli_import_quantizes_a_float_graph_for_a_core(tmp_path, capsys):
+    g = nir.NIRGraph.from_list(
+        nir.Affine(weight=np.array([[0.8, -0.3], [0.25, 0.6]]), bias=np.zeros(2)),
+        nir.LIF(tau=np.full(2, 0.02), r=np.full(2, 0.02), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+        nir.Linear(weight=np.array([[1.5, -0.7]])), nir.IF(r=np.ones(1), v_threshold=np.ones(1)))
+    src = tmp_path / "f.nir"
+    nir.write(src, g)
+    assert main(["import", "nir", str(src), "-o", str(tmp_path / "f.json")]) == 0
+    assert not load_network(tmp_path / "f.json").is_integer()
+    assert main(["import", "nir", str(src), "-o", str(tmp_path / "q.json"), "--config", "up5k"]) == 0
+    assert "quantized for up5k" in capsys.readouterr().out
+    q = load_network(tmp_path / "q.json")
+    assert q.is_integer()
+    lower(q, preset("up5k"))
+    by = {n.name: n for n in q.neurons}
+    assert by["lif[0]"].leak_shift == 4  # tau 20 ms at the default dt of 1 ms
+    w = {(s.pre, s.post): s.weight for s in q.synapses}
+    ratio = w[(by["lif[1]"].id, by["if[0]"].id)] / w[(by["lif[0]"].id, by["if[0]"].id)]
+    assert ratio == pytest.approx(-0.7 / 1.5, abs=0.02)  # one scale per layer keeps the ratios

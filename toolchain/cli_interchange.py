@@ -15,6 +15,7 @@ _IMPORT_EPILOG = """\
 examples:
   spikeforge import nir snntorch_model.nir -o net.json --dt 1e-3
   spikeforge import nir model.nir -o net.json --reset subtract   # snnTorch's default reset
+  spikeforge import nir model.nir -o net.json --config up5k       # float weights -> integers
   spikeforge import tennlab risp_net.json -o net.json"""
 
 _EXPORT_EPILOG = """\
@@ -41,6 +42,9 @@ def add_interchange_parsers(sub: argparse._SubParsersAction) -> None:
                          "recorded by spikeforge, else zero)")
     ip.add_argument("--li-threshold", type=float, default=1.0,
                     help="NIR: threshold given to LI and I nodes (default: 1.0)")
+    ip.add_argument("--config", metavar="PRESET",
+                    help="quantize a float import for this core preset with the compiler's "
+                         "quantize_network (one scale per layer); input scales are printed")
     ip.set_defaults(func=_cmd_import)
 
     ep = sub.add_parser(
@@ -67,10 +71,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
         net = read_nir(args.file, args.dt, reset=args.reset, li_threshold=args.li_threshold)
     else:
         net = load_any(args.file, "tennlab")
+    note = ""
+    if args.config and not net.is_integer():
+        from spikeforge.hdl.config import preset
+
+        from .compiler import quantize_network
+
+        net, rep = quantize_network(net, preset(args.config), granularity="layer")
+        scales = sorted({round(x, 6) for x in rep.input_scales})
+        note = (f"quantized for {args.config}: multiply input values by "
+                f"{scales[0] if len(scales) == 1 else rep.input_scales}\n")
     save_network(net, args.output)
-    kind = "integer" if net.is_integer() else "float (quantize it before simulating)"
+    kind = "integer" if net.is_integer() else "float (quantize it before simulating: --config PRESET)"
     sys.stdout.write(f"wrote {args.output}: {len(net.neurons)} neurons, {len(net.synapses)} synapses, "
-                     f"{len(net.inputs)} inputs, {len(net.outputs)} outputs, {kind}\n")
+                     f"{len(net.inputs)} inputs, {len(net.outputs)} outputs, {kind}\n{note}")
     return 0
 
 

@@ -246,6 +246,7 @@ def _size(node: Any, kind: str) -> int:
 
 def _shift_of(name: str, tau: np.ndarray, dt: float) -> tuple[list[Leak], list[int]]:
     leaks, shifts = [], []
+    inexact: list[tuple[int, float, float, int, float]] = []
     for j, t in enumerate(tau):
         if not (math.isfinite(t) and t > 0):
             raise NIRImportError(f"NIR node {name!r}: tau[{j}] = {t!r} is out of range; allowed: > 0")
@@ -258,10 +259,14 @@ def _shift_of(name: str, tau: np.ndarray, dt: float) -> tuple[list[Leak], list[i
         k = min(k, 62)
         approx = 1.0 - 2.0 ** -k
         if abs(approx - alpha) > 0.05 * (1.0 - alpha) + 1e-12:
-            log.warning("NIR node %r: tau[%d] = %g s at dt = %g s decays by %.4f per step; the "
-                        "nearest shift leak k = %d decays by %.4f", name, j, t, dt, alpha, k, approx)
+            inexact.append((j, float(t), alpha, k, approx))
         leaks.append(Leak.SHIFT)
         shifts.append(k)
+    if inexact:
+        j, t, alpha, k, approx = inexact[0]
+        log.warning("NIR node %r: %d of %d time constants are not an exact shift leak at dt = %g s; "
+                    "e.g. tau[%d] = %g s decays by %.4f per step, the nearest shift leak k = %d by %.4f",
+                    name, len(inexact), len(tau), dt, j, t, alpha, k, approx)
     return leaks, shifts
 
 
