@@ -255,3 +255,40 @@ def test_cli_train_convert_writes_a_network_and_a_plot(tmp_path, capsys):
 def test_cli_train_convert_bad_option(capsys):
     assert main(["train", "convert", "--hidden", "a,b", "-o", "x.json"]) == 2
     assert "--hidden = 'a,b'" in capsys.readouterr().err
+
+
+def test_float_snn_runs_the_reference_dynamics():
+    # With thresholds of 64 every float value is a multiple of 1/64, so the float SNN's sums are
+    # exact and it must agree spike count for spike count with the integer network in the
+    # reference model (same structure, delays, reset by subtraction, touch rule, window).
+    from spikeforge.toolchain.codec import output_raster
+    from spikeforge.toolchain.reference import simulate_batch
+    from spikeforge.toolchain.train.convert import ConversionReport
+
+    rng = np.random.default_rng(3)
+    sizes, theta, T = [6, 9, 4], 64, 12
+    ws = [rng.integers(1, 60, (b, a)) * rng.choice([-1, 1], (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    bs = [rng.integers(-20, 21, b) for b in sizes[1:]]
+    rep = ConversionReport([1.0, 1.0], [theta, theta], T, 2, "rate",
+                           scaled=[(w / theta, b / theta) for w, b in zip(ws, bs, strict=True)])
+    net = Network()
+    for i in range(6):
+        net.add_neuron(i, threshold=1)
+        net.add_input(i)
+    base = [0, 6, 15]
+    for k, (w, b) in enumerate(zip(ws, bs, strict=True)):
+        for j in range(w.shape[0]):
+            net.add_neuron(base[k + 1] + j, threshold=theta, reset="subtract", bias=int(b[j]))
+            for i in range(w.shape[1]):
+                net.add_synapse(base[k] + i, base[k + 1] + j, int(w[j, i]), 1)
+    for j in range(4):
+        net.add_output(15 + j)
+    enc = PhasedRateEncoder(n_values=6, steps=T, max_spikes=T)
+    attach_io(net, enc, WTADecoder(4), latency=2)
+    x = rng.random((40, 6))
+    pred_f, counts_f = float_snn_predict(rep, x)
+    results = simulate_batch(net, enc.encode_batch(x), T + 2)
+    counts_i = np.stack([output_raster(net, r).sum(axis=0) for r in results])
+    np.testing.assert_array_equal(counts_f, counts_i)
+    assert counts_i.sum() > 40  # the outputs do fire
+    np.testing.assert_array_equal(pred_f, snn_predict(net, x)[0])

@@ -606,8 +606,9 @@ def float_snn_predict(report: ConversionReport, x: ArrayLike, timesteps: int | N
     for ws, bs in report.scaled:
         v = np.zeros((len(x), ws.shape[0]))
         spk = np.zeros((R, len(x), ws.shape[0]), dtype=bool)
-        for t in range(1, R):
-            pre = prev_spk[t - 1]
+        silent = np.zeros(prev_spk.shape[1:], dtype=bool)
+        for t in range(R):  # the bias acts from step 0; spikes of step t - 1 arrive at t
+            pre = prev_spk[t - 1] if t else silent
             v += pre.astype(float) @ ws.T + bs
             touched = pre.any(axis=1, keepdims=True) | (bs != 0)
             f = touched & (v >= 1.0)
