@@ -40,10 +40,10 @@ Toolbox), re-derived here for the spikeforge neuron contract:
 * **Input coding.** ``rate``: :class:`~spikeforge.toolchain.codec.PhasedRateEncoder` with
   ``max_spikes = T`` and phase ½ (value ``x̂`` gives ``round(x̂ T)`` spikes, centred in their
   intervals: with phase 0 every input fires at t = 0, and that synchronous volley drives
-  transients that IF neurons cannot take back — 87 % instead of 92 % on breast cancer,
-  measured). Hidden layers get half a threshold over the run (``+0.5/R`` per step) so their
-  counts round instead of floor; the output layer does not (a loser's extra spike hurts WTA
-  more). ``ttfs``:
+  transients that IF neurons cannot take back — on breast cancer (T = 32) float / integer SNN
+  90.9 / 92.3 % with phase 0, 95.1 / 95.1 % with phase ½). Hidden layers get half a
+  threshold over the run (``+0.5/R`` per step) so their counts round instead of floor; the
+  output layer does not (a loser's extra spike hurts WTA more). ``ttfs``:
   :class:`~spikeforge.toolchain.codec.TTFSEncoder`, one event per value at
   ``round((1 − x̂)(T − 1))``; the relay has a weight-1, delay-1 self-synapse, so it *latches*
   and fires every step from its first spike on — a rate again inside the network, for one input
