@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_deploy import add_deploy_parsers, bench_link
 
     register_bench("link", bench_link, "serial link: image-load throughput, closed-loop latency, fault counts")
+    from .cli_compile import add_compile_parser, bench_compile
+
+    register_bench("compile", bench_compile, "graph compiler: seconds and peak memory for 1k/10k/100k synapses")
 
     sp = sub.add_parser("simulate", help="run a network on the reference model",
                         description=_SIM_DESCRIPTION, epilog=_SIM_EPILOG,
@@ -419,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_board_parsers(sub)
     add_deploy_parsers(sub)
+    add_compile_parser(sub)
     return parser
 
 

@@ -185,8 +185,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     user: list[Case] = []
     if args.network:
         net = load_any(args.network, args.format)
-        if not net.is_integer():
-            raise ValueError(f"{args.network}: the network has non-integer parameters; quantize it first")
+        from .cli_compile import fit_network
+
+        net = fit_network(net, args.config)  # compiled when it does not fit as it is
         ins = _load_inputs(args.inputs) if args.inputs else random_inputs(args.seed, net, args.steps)
         user.append(Case(Path(args.network).name, net, ins, args.steps))
     cfg = resolve_config(args.config) if args.config else (

@@ -122,6 +122,12 @@ class CompileResult:
     drc: DrcReport | None = None
     quantization: QuantizeReport | None = None
 
+    def core_of(self, neuron: int) -> int:
+        """The core that holds ``neuron`` (``KeyError`` if the compiled network has no such id)."""
+        if not hasattr(self, "_core_of"):
+            self._core_of = {n.id: c for c, p in enumerate(self.core_networks) for n in p.neurons}
+        return self._core_of[neuron]
+
     @property
     def image(self) -> CoreImage:
         """The image of a one-core compile (``CompileError`` if partitioned)."""
@@ -137,13 +143,13 @@ class CompileResult:
 
 def default_flow(granularity: Granularity = "network",
                  stimuli: Sequence[Sequence[tuple[int, int, float]]] | None = None,
-                 max_fanout: int | None = None, quantize_steps: int = 100) -> Flow:
-    """The passes :func:`compile_network` runs, in order."""
+                 max_fanout: int | None = None, quantize_steps: int = 100, prune: bool = True) -> Flow:
+    """The passes :func:`compile_network` runs, in order (``prune=False`` keeps every neuron
+    and synapse: no prune-zero, no prune-dead)."""
     return Flow("compile", [
         QuantizePass(granularity, stimuli, quantize_steps),
         MergeParallel(),
-        PruneZeroWeights(),
-        PruneDead(),
+        *([PruneZeroWeights(), PruneDead()] if prune else []),
         SplitWeights(),
         LegaliseDelays(),
         FanoutTree(max_fanout),
@@ -212,6 +218,7 @@ def compile_network(
     stimuli: Sequence[Sequence[InputEvent]] | None = None,
     granularity: Granularity = "network",
     max_fanout: int | None = None,
+    prune: bool = True,
     dump_after: Sequence[str] = (),
     dump_dir: str | Path = ".",
     progress: Callable[[str], None] | None = None,
@@ -240,6 +247,9 @@ def compile_network(
         Quantization scale per ``"network"`` or per ``"layer"``.
     max_fanout
         Optional per-neuron synapse limit (the current cores have none; see :mod:`.fanout`).
+    prune
+        Remove dead neurons and inert synapses (False: keep every neuron, e.g. to verify a
+        network's every neuron on the core).
     dump_after, dump_dir
         Write the graph as network JSON after these passes.
     progress
@@ -258,7 +268,8 @@ def compile_network(
     gc.disable()  # the passes allocate ~10 objects per synapse and free none: collections only cost
     try:
         return _compile(net, config, max_cores, verify_steps, stimuli=stimuli, granularity=granularity,
-                        max_fanout=max_fanout, dump_after=dump_after, dump_dir=dump_dir, progress=progress)
+                        max_fanout=max_fanout, prune=prune, dump_after=dump_after, dump_dir=dump_dir,
+                        progress=progress)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -266,7 +277,7 @@ def compile_network(
 
 def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int, *,
              stimuli: Sequence[Sequence[InputEvent]] | None, granularity: Granularity,
-             max_fanout: int | None, dump_after: Sequence[str], dump_dir: str | Path,
+             max_fanout: int | None, prune: bool, dump_after: Sequence[str], dump_dir: str | Path,
              progress: Callable[[str], None] | None) -> CompileResult:
     t_start = time.perf_counter()
     if max_cores < 1:
@@ -277,7 +288,7 @@ def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int
     if "refractory" in drc.counts:
         drc.raise_if_failed()
     ctx = CompileContext(config=config, max_cores=max_cores)
-    flow = default_flow(granularity, stimuli, max_fanout)
+    flow = default_flow(granularity, stimuli, max_fanout, prune=prune)
     pm = PassManager(ctx, dump_after=dump_after, dump_dir=dump_dir, check_steps=verify_steps,
                      stimuli=stimuli, progress=progress)
     g = network_to_graph(net)

@@ -49,6 +49,7 @@ __all__ = [
     "observable_neurons",
     "pred",
     "random_stimuli",
+    "records_table",
     "same_behaviour",
     "succ",
 ]
@@ -78,6 +79,8 @@ def network_to_graph(net: Network) -> nx.MultiDiGraph:
     for r in net.metadata.get("compiler", {}).get("relays", []):
         if r in g:
             g.nodes[r]["relay"] = True
+    # Relays get ids above every id the network had, even after pruning removes neurons.
+    g.graph["_next_id"] = max(net.neuron_ids, default=-1) + 1
     return g
 
 
@@ -274,7 +277,8 @@ def same_behaviour(a: Network, b: Network, stimuli: Sequence[Sequence[InputEvent
     b_stim = [[(remap[i], t, v) for i, t, v in seq] for seq in stimuli]
     ra = simulate_batch(a, [list(s) for s in stimuli], steps, potential_bits=potential_bits)
     rb = simulate_batch(b, b_stim, steps, potential_bits=potential_bits)
-    keep = (observable_neurons(b) if neurons is None else set(neurons)) & set(a.neuron_ids)
+    relays = set(b.metadata.get("compiler", {}).get("relays", []))
+    keep = ((observable_neurons(b) if neurons is None else set(neurons)) & set(a.neuron_ids)) - relays
     b_out = {p.name: p.neuron for p in b.outputs}
     for k, (x, y) in enumerate(zip(ra, rb, strict=True)):
         for p in a.outputs:
@@ -339,6 +343,15 @@ class PassManager:
                                f"allowed: {', '.join(p.name for p in flow.passes)}")
         baseline: Network | None = None
         stim: list[list[InputEvent]] = []
+
+        def rebase(net: Network) -> None:
+            nonlocal baseline, stim
+            baseline = net if net.is_integer() else None
+            if baseline is not None and not stim:
+                stim = [list(s) for s in self.stimuli] if self.stimuli else random_stimuli(net)
+
+        if self.check_steps > 0:
+            rebase(graph_to_network(g))
         for k, p in enumerate(flow.passes):
             if self.progress is not None:
                 self.progress(p.name)
@@ -363,13 +376,11 @@ class PassManager:
             log.info("pass %-12s %s in %.3f s (%d iteration%s) %s", p.name,
                      "changed" if changed else "unchanged", dt, it, "" if it == 1 else "s",
                      " ".join(f"{a}={b}" for a, b in rec.notes.items()))
-            if self.check_steps > 0:
+            if self.check_steps > 0 and changed:
                 net = graph_to_network(g)
                 if baseline is None or not p.exact:
-                    if net.is_integer():
-                        baseline = net
-                        stim = [list(s) for s in self.stimuli] if self.stimuli else random_stimuli(net)
-                elif changed:
+                    rebase(net)
+                else:
                     why = same_behaviour(baseline, net, stim, self.check_steps,
                                          self.ctx.config.potential_bits)
                     rec.checked = True
@@ -388,10 +399,15 @@ class PassManager:
 
     def table(self) -> str:
         """A short text table of what each pass did."""
-        rows = [("pass", "changed", "s", "neurons", "synapses", "notes")]
-        for r in self.records:
-            rows.append((r.name, "yes" if r.changed else "-", f"{r.seconds:.3f}", str(r.neurons),
-                         str(r.synapses), " ".join(f"{a}={b}" for a, b in r.notes.items())))
-        w = [max(len(row[i]) for row in rows) for i in range(5)]
-        return "\n".join("  ".join(c.ljust(w[i]) for i, c in enumerate(row[:5])) + "  " + row[5]
-                         for row in rows)
+        return records_table(self.records)
+
+
+def records_table(records: Sequence[PassRecord]) -> str:
+    """A short text table of what each pass did: name, changed, seconds, size after, notes."""
+    rows = [("pass", "changed", "s", "neurons", "synapses", "notes")]
+    for r in records:
+        rows.append((r.name, "yes" if r.changed else "-", f"{r.seconds:.3f}", str(r.neurons),
+                     str(r.synapses), " ".join(f"{a}={b}" for a, b in r.notes.items())))
+    w = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join(("  ".join(c.ljust(w[i]) for i, c in enumerate(row[:5])) + "  " + row[5]).rstrip()
+                     for row in rows)

@@ -1,0 +1,73 @@
+"""Partitioning: networks larger than one core, routes between cores, the same spikes."""
+
+from __future__ import annotations
+
+import pytest
+from compiler_helpers import networks
+from hypothesis import HealthCheck, given, settings
+
+from spikeforge.hdl.config import CoreConfig
+from spikeforge.hdl.image import lower
+from spikeforge.toolchain.compiler import CompileError, compile_network, simulate_deployment
+from spikeforge.toolchain.netgen import random_inputs, random_network
+from spikeforge.toolchain.reference import simulate
+
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: 12 neurons and 40 synapses per core: small networks already need several cores.
+MINI = CoreConfig(name="mini", n_neurons=12, n_synapses=40, max_delay=4)
+
+
+def test_split_over_cores_with_routes_runs_like_the_whole():
+    net = random_network(7, 40, 120, max_delay=4, all_modes=True)
+    net.outputs = []
+    for n in net.neurons:
+        net.add_output(n.id)  # every neuron observable: nothing is pruned
+    res = compile_network(net, MINI, max_cores=8)
+    k = len(res.images)
+    assert 4 <= k <= 8 and res.report["compiled"]["cores"] == k
+    for part in res.core_networks:
+        assert len(part.neurons) <= MINI.n_neurons and len(part.synapses) <= MINI.n_synapses
+        lower(part, MINI)
+    cross = sum(1 for s in res.network.synapses
+                if res.core_of(s.pre) != res.core_of(s.post))
+    assert len(res.routes) == cross > 0
+    assert all(r.src_core != r.dst_core for r in res.routes)
+    spikes = 0
+    for seed in range(3):
+        ins = random_inputs(seed, res.network, 60, density=0.3)
+        whole = simulate(res.network, ins, 60)
+        assert simulate_deployment(res, ins, 60, backend="image") == whole
+        assert simulate_deployment(res, ins, 60, backend="reference") == whole
+        spikes += len(whole.spike_times)
+    assert spikes > 0
+
+
+@FAST
+@given(networks(max_neurons=30, max_synapses=90, max_delay=10))
+def test_random_partitioned_deployments_equal_the_source(net):
+    res = compile_network(net, MINI, max_cores=16, verify_steps=40)
+    assert res.report["verify"]["ok"]
+    outs = {p.name: p.neuron for p in net.outputs}
+    compiled_outs = {p.name: p.neuron for p in res.network.outputs}
+    for seed in range(2):
+        ins = random_inputs(seed, net, 50, density=0.3)
+        a = simulate(net, ins, 50)
+        b = res.simulate(ins, 50)
+        for name, nid in outs.items():
+            assert [t for i, t in a.spikes if i == nid] == [t for i, t in b.spikes if i == compiled_outs[name]]
+
+
+def test_too_many_neurons_for_all_cores_is_refused_with_numbers():
+    net = random_network(1, 50, 10, max_delay=4)
+    for n in net.neurons:
+        net.add_output(n.id, f"keep{n.id}")  # nothing can be pruned
+    with pytest.raises(CompileError, match=r"50 neurons .* holds 12, so it needs at least 5 cores, but max_cores = 2"):
+        compile_network(net, MINI, max_cores=2)
+
+
+def test_synapse_table_limit_splits_too():
+    cfg = CoreConfig(name="syn", n_neurons=64, n_synapses=16, max_delay=4)
+    net = random_network(2, 10, 60, max_delay=4, all_modes=False, threshold_range=(1, 50))
+    res = compile_network(net, cfg, max_cores=10, verify_steps=30)
+    assert all(len(p.synapses) <= 16 for p in res.core_networks)

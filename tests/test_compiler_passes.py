@@ -1,0 +1,113 @@
+"""The pass manager: fixed points, records, dumps, and the spike-for-spike check catching a bad pass."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+from compiler_helpers import SMALL
+
+from spikeforge.toolchain.compiler import CompileError, EquivalenceError, Flow, Pass, PassManager
+from spikeforge.toolchain.compiler.delays import LegaliseDelays
+from spikeforge.toolchain.compiler.passes import (
+    CompileContext,
+    graph_to_network,
+    network_to_graph,
+    same_behaviour,
+)
+from spikeforge.toolchain.ir import Network, load_network
+from spikeforge.toolchain.netgen import random_network
+
+
+class CountDown(Pass):
+    """Changes the graph three times, then reaches its fixed point."""
+
+    name = "countdown"
+    fixed_point = True
+
+    def __init__(self) -> None:
+        self.left = 3
+
+    def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        ctx.note("steps", 1)
+        if self.left:
+            self.left -= 1
+            return True
+        return False
+
+
+class Forever(Pass):
+    name = "forever"
+    fixed_point = True
+
+    def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        return True
+
+
+class FlipWeights(Pass):
+    """A deliberately wrong 'exact' pass: the manager's check must catch it."""
+
+    name = "flip"
+
+    def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        for _, _, a in g.edges(data=True):
+            a["weight"] = -a["weight"]
+        return g.number_of_edges() > 0
+
+
+def _net() -> Network:
+    net = random_network(11, 12, 40, max_delay=20, all_modes=False, threshold_range=(1, 60))
+    return net
+
+
+def test_fixed_point_records_and_table():
+    pm = PassManager(CompileContext(SMALL))
+    pm.run(Flow("t", [CountDown()]), network_to_graph(_net()))
+    (rec,) = pm.records
+    assert rec.changed and rec.iterations == 4 and rec.notes["steps"] == 4
+    assert "countdown" in pm.table() and rec.to_dict()["pass"] == "countdown"
+
+
+def test_runaway_pass_is_stopped():
+    pm = PassManager(CompileContext(SMALL), max_iterations=5)
+    with pytest.raises(CompileError, match="'forever' did not reach a fixed point in 5 iterations"):
+        pm.run(Flow("t", [Forever()]), network_to_graph(_net()))
+
+
+def test_check_catches_a_pass_that_changes_spikes():
+    net = _net()
+    pm = PassManager(CompileContext(SMALL), check_steps=60)
+    with pytest.raises(EquivalenceError, match="pass 'flip' changed the network's behaviour"):
+        pm.run(Flow("t", [LegaliseDelays(), FlipWeights()]), network_to_graph(net))
+    assert pm.records[0].checked  # the exact delay pass was checked and passed
+
+
+def test_dump_after(tmp_path):
+    net = _net()
+    pm = PassManager(CompileContext(SMALL), dump_after=["delays"], dump_dir=tmp_path)
+    pm.run(Flow("t", [LegaliseDelays()]), network_to_graph(net))
+    (path,) = pm.dumps
+    dumped = load_network(path)
+    assert dumped.max_delay <= SMALL.max_delay and dumped.metadata["compiler"]["relays"]
+    assert json.loads(path.read_text())["format"] == "spikeforge.network"
+    with pytest.raises(CompileError, match="--dump-after 'nope' names no pass .* allowed: delays"):
+        PassManager(CompileContext(SMALL), dump_after=["nope"]).run(
+            Flow("t", [LegaliseDelays()]), network_to_graph(net))
+
+
+def test_graph_round_trip_keeps_everything():
+    net = _net()
+    net.neurons[0].name = "first"
+    back = graph_to_network(network_to_graph(net))
+    assert back.to_dict() == net.to_dict()
+
+
+def test_same_behaviour_reports_the_difference():
+    net = _net()
+    other = net.copy()
+    for s in other.synapses:
+        s.weight = -s.weight
+    stim = [[(0, t, 60) for t in range(0, 30, 3)]]
+    assert same_behaviour(net, net.copy(), stim, 40, 16) is None
+    assert "spikes" in same_behaviour(net, other, stim, 40, 16)
