@@ -76,15 +76,16 @@ the host unwraps them, see :func:`unwrap_time`).
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from amaranth.lib.crc import catalog
 
 from spikeforge.hdl.config import CoreConfig
-from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits, data_bits
+from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits, data_bits, pack_command
 
 __all__ = [
     "BEAT_OPS",
@@ -124,6 +125,7 @@ __all__ = [
     "Request",
     "Status",
     "beat_bytes",
+    "beat_encoder",
     "beats_per_frame",
     "check_payload_length",
     "encoded_size",
@@ -363,19 +365,27 @@ def cobs_decode(data: bytes | bytearray | memoryview) -> bytes:
     data = bytes(data)
     if not data:
         raise FrameError("empty COBS frame")
+    z = data.find(0)
+    if z >= 0:
+        raise FrameError(f"zero byte at offset {z} inside a COBS frame")
+    n = len(data)
+    if 0xFF not in data:  # no 0xFF code: every code but the first becomes the zero it stands for
+        buf = bytearray(data)
+        i = buf[0]
+        while i < n:
+            c = buf[i]
+            buf[i] = 0
+            i += c
+        if i == n:
+            return bytes(buf[1:])
     out = bytearray()
-    i, n = 0, len(data)
+    i = 0
     while i < n:
         code = data[i]
-        if code == 0:
-            raise FrameError(f"zero byte at offset {i} inside a COBS frame")
         end = i + code
         if end > n:
             raise FrameError(f"COBS code 0x{code:02x} at offset {i} runs past the end of the {n}-byte frame")
-        block = data[i + 1 : end]
-        if 0 in block:
-            raise FrameError(f"zero byte inside the COBS block at offset {i}")
-        out += block
+        out += data[i + 1 : end]
         i = end
         if code != 0xFF and i < n:
             out.append(0)
@@ -509,9 +519,29 @@ class FrameDecoder:
 
 
 # ----------------------------------------------------------------------------- beats
+@functools.lru_cache(maxsize=64)
 def beat_bytes(cfg: CoreConfig) -> int:
     """Bytes of one core command beat on the wire (``ceil((3 + addr + data bits) / 8)``)."""
     return math.ceil((OP_BITS + addr_bits(cfg) + data_bits(cfg)) / 8)
+
+
+@functools.lru_cache(maxsize=64)
+def beat_encoder(cfg: CoreConfig) -> Callable[[int, int, int], int]:
+    """A fast ``(op, addr, data) -> beat`` equal to ``hdl.protocol.pack_command(cfg, ...)``.
+
+    ``pack_command`` recomputes the field widths on every call; this packs with the unit beats
+    ``pack_command`` itself gives for ``op``, ``addr`` and ``data`` = 1 (the fields are disjoint
+    bit ranges, so a beat is their weighted sum), after the same range checks.
+    """
+    u_op, u_addr, u_data = (pack_command(cfg, *e) for e in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    lim_op, lim_addr, lim_data = 1 << OP_BITS, 1 << addr_bits(cfg), 1 << data_bits(cfg)
+
+    def encode(op: int, addr: int, data: int) -> int:
+        if not (0 <= op < lim_op and 0 <= addr < lim_addr and 0 <= data < lim_data):
+            return pack_command(cfg, op, addr, data)  # raises, naming the field
+        return op * u_op + addr * u_addr + data * u_data
+
+    return encode
 
 
 def beats_per_frame(cfg: CoreConfig, extra: int = 0) -> int:

@@ -77,7 +77,7 @@ from spikeforge.hdl.image import (
 )
 from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits
 
-__all__ = ["EmuBoard", "EmuCore", "EmuSerial", "EmuStats", "ServedBoard", "serve"]
+__all__ = ["BoardProcess", "EmuBoard", "EmuCore", "EmuSerial", "EmuStats", "ServedBoard", "serve", "serve_process"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,10 @@ class EmuCore:
         }
         self._ab = addr_bits(config)
         self._ob = offset_bits(config)
+        self._pending: dict[tuple[int, int], int] = {}  # written words, decoded before a run
+        self._depth = [0] * (1 << REGION_BITS)  # words per region (0: no such region)
+        for r, (_, _, depth) in self._fields.items():
+            self._depth[int(r)] = depth
         self.errors = 0
         self.events = 0
 
@@ -113,15 +117,7 @@ class EmuCore:
         addr = (beat >> OP_BITS) & ((1 << self._ab) - 1)
         data = beat >> (OP_BITS + self._ab)
         if op == Opcode.WRITE.value:
-            region, offset = addr >> self._ob, addr & ((1 << self._ob) - 1)
-            if region >= (1 << REGION_BITS) or region not in self._fields:
-                self.errors += 1
-                return
-            fields, mem, depth = self._fields[Region(region)]
-            if offset >= depth:
-                self.errors += 1
-                return
-            mem[offset] = unpack(fields, data)
+            self.write(addr, data)
         elif op == Opcode.INPUT.value:
             if addr >= cfg.n_neurons:
                 self.errors += 1
@@ -130,6 +126,7 @@ class EmuCore:
             v = data & ((1 << ib) - 1)
             self.model.input(addr, v - (1 << ib) if v >> (ib - 1) else v)
         elif op == Opcode.RUN.value:
+            self._decode()
             m = self.model
             tmask = (1 << cfg.time_bits) - 1
             for _ in range(data):
@@ -145,6 +142,27 @@ class EmuCore:
             self.model.clear()
         elif op != Opcode.NOP.value:
             self.errors += 1
+
+    def write(self, addr: int, data: int) -> None:
+        """A ``WRITE`` beat's effect (the word is decoded before the next run)."""
+        region, offset = addr >> self._ob, addr & ((1 << self._ob) - 1)
+        if region >= len(self._depth) or offset >= self._depth[region]:
+            self.errors += 1
+            return
+        self._pending[(region, offset)] = data
+
+    def write_beats(self, beats: list[int]) -> None:
+        """Many beats executed as ``WRITE`` whatever their op field (a LOAD frame)."""
+        ab, amask = OP_BITS + self._ab, (1 << self._ab) - 1
+        for b in beats:
+            self.write((b >> OP_BITS) & amask, b >> ab)
+
+    def _decode(self) -> None:
+        """Unpack the words written since the last run into the model's memories."""
+        for (region, offset), word in self._pending.items():
+            fields, mem, _ = self._fields[Region(region)]
+            mem[offset] = unpack(fields, word)
+        self._pending.clear()
 
     @property
     def timestep(self) -> int:
@@ -308,13 +326,16 @@ class EmuBoard:
         count = 0
         if op == Op.RESET:
             core.execute(Opcode.CLEAR.value, on_spike)
-        elif op in (Op.LOAD, Op.INPUT):
+        elif op == Op.LOAD:
+            beats = unpack_beats(self.cfg, payload)
+            core.write_beats(beats)  # the op field is overridden: every beat is a WRITE
+            count = len(beats)
+        elif op == Op.INPUT:
             beats = unpack_beats(self.cfg, payload)
             for b in beats:
                 core.execute(force_op(self.cfg, b, BEAT_OPS[op]), on_spike)
             count = len(beats)
-            if op == Op.INPUT:
-                self.stats.input_beats += count
+            self.stats.input_beats += count
         else:  # RUN, STEP
             steps = int.from_bytes(payload[:2], "little")
             if op == Op.STEP:
@@ -531,3 +552,70 @@ def serve(config: CoreConfig | str, port: str = "pty", **board_options: object) 
             raise ValueError(f"port = {port!r}: the TCP port must be 0..65535 (e.g. 'tcp:7000', 'tcp:0' for any)")
         return ServedBoard(board, "tcp", n)
     raise ValueError(f"port = {port!r} is not supported; allowed: 'pty' or 'tcp:PORT'")
+
+
+class BoardProcess:
+    """An emulated board in its own Python process (no GIL shared with the host).
+
+    Start with :func:`serve_process`; ``.url`` / ``.path`` as :class:`ServedBoard`, ``.close()``
+    stops it (closing its stdin; killed if it does not exit within 5 s).
+    """
+
+    def __init__(self, config: CoreConfig, port: str, baud: int, rx_frames: int, timeout: float = 30.0) -> None:
+        import json
+        import subprocess
+        import sys
+
+        code = ("import sys, json; from spikeforge.sim.emuboard import _serve_stdio; "
+                "_serve_stdio(json.loads(sys.argv[1]))")
+        arg = json.dumps({"config": config.to_dict(), "port": port, "baud": baud, "rx_frames": rx_frames})
+        self._proc = subprocess.Popen([sys.executable, "-c", code, arg], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, start_new_session=True)
+        assert self._proc.stdout is not None
+        r, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        line = self._proc.stdout.readline().decode().strip() if r else ""
+        if not line:
+            self.close()
+            raise RuntimeError(f"emulated board process did not start within {timeout:g} s")
+        self.url = line
+        self.path = None if line.startswith("socket://") else line
+
+    def close(self) -> None:
+        """Stop the process (idempotent)."""
+        import subprocess
+
+        p = self._proc
+        if p.poll() is None:
+            try:
+                assert p.stdin is not None
+                p.stdin.close()
+                p.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                p.kill()
+                p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+
+    def __enter__(self) -> BoardProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve_process(config: CoreConfig | str, port: str = "pty", *, baud: int = 3_000_000,
+                  rx_frames: int = 4) -> BoardProcess:
+    """Like :func:`serve`, but the board runs in a child process (for throughput figures)."""
+    cfg = preset(config) if isinstance(config, str) else config
+    return BoardProcess(cfg, port, baud, rx_frames)
+
+
+def _serve_stdio(opts: dict) -> None:
+    """Child side of :class:`BoardProcess`: serve, print the URL, stop when stdin closes."""
+    import sys
+
+    cfg = CoreConfig.from_dict(opts["config"])
+    with serve(cfg, port=opts["port"], baud=opts["baud"], rx_frames=opts["rx_frames"]) as sb:
+        sys.stdout.write(sb.url + "\n")
+        sys.stdout.flush()
+        sys.stdin.read()

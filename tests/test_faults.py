@@ -40,7 +40,7 @@ def test_thousands_of_faults_against_the_emulated_board():
     logging.getLogger(__name__).info("fault campaign: %s", r)
     _check(r, 2500)
     assert r["exactly_once"] is True, r  # board-side: no STEP/RUN executed twice
-    assert r["board"]["duplicates_not_reexecuted"] > 0 and r["board"]["frames_bad"] > 0
+    assert r["board_counts"]["duplicates_not_reexecuted"] > 0 and r["board_counts"]["frames_bad"] > 0
     assert time.monotonic() - t0 < 60
 
 

@@ -248,6 +248,20 @@ def test_beats_pack_round_trip_and_frame_fill(name):
         P.unpack_beats(cfg, data[:-1])
 
 
+@FAST
+@given(st.sampled_from(list(PRESETS)), st.data())
+def test_beat_encoder_equals_pack_command(name, draw):
+    cfg = preset(name)
+    from spikeforge.hdl.protocol import addr_bits, data_bits
+
+    op = draw.draw(st.integers(0, 7))
+    addr = draw.draw(st.integers(0, (1 << addr_bits(cfg)) - 1))
+    data = draw.draw(st.integers(0, (1 << data_bits(cfg)) - 1))
+    assert P.beat_encoder(cfg)(op, addr, data) == pack_command(cfg, op, addr, data)
+    with pytest.raises(ValueError, match="addr"):
+        P.beat_encoder(cfg)(1, 1 << addr_bits(cfg), 0)
+
+
 def test_payload_length_rules():
     cfg = preset("tiny")
     nb = P.beat_bytes(cfg)

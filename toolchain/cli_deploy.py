@@ -419,9 +419,9 @@ def bench_link(args: argparse.Namespace) -> int:
     baud = 3_000_000
     cfg = resolve_config(args.config) if args.config else preset("up5k")
     net, img = _bench_network(cfg, args.seed)
-    from spikeforge.sim.emuboard import serve
+    from spikeforge.sim.emuboard import serve_process
 
-    with serve(cfg, port="pty", baud=baud) as b:
+    with serve_process(cfg, port="pty", baud=baud) as b:  # its own process: no GIL shared with the host
         _bench_board(b.url, "emulated", cfg, baud, net, img, control, 4,
                      {"line_model": "emulated: 10 bit times per byte at the baud", "machine": machine})
     fault = _bench_faults(preset("tiny"), args.seed, 3000)

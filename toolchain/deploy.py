@@ -46,7 +46,9 @@ import numpy as np
 import serial
 
 from spikeforge.firmware.protocol import (
+    CRC_BYTES,
     MAX_STEPS,
+    REQUEST_HEADER_BYTES,
     SEQUENCED_OPS,
     Counters,
     Done,
@@ -57,9 +59,11 @@ from spikeforge.firmware.protocol import (
     ProtocolError,
     Reply,
     Status,
+    beat_encoder,
     beats_per_frame,
     decode_reply,
     encode_request,
+    encoded_size,
     fingerprint_bytes,
     line_seconds,
     pack_beats,
@@ -74,7 +78,7 @@ from spikeforge.firmware.protocol import (
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.hdl.driver import load_commands, run_commands
 from spikeforge.hdl.image import CoreImage, ImageError, ImageModel
-from spikeforge.hdl.protocol import Command, Opcode, encode_command
+from spikeforge.hdl.protocol import Command, Opcode
 from spikeforge.toolchain.reference import InputEvent, SimResult
 
 __all__ = [
@@ -90,6 +94,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_POLL = 0.005
+"""Read timeout of the port: how late past a deadline a read can return (seconds)."""
 
 
 # ----------------------------------------------------------------------------- errors
@@ -221,7 +228,7 @@ class Device:
         self.timestep = 0
         self._synced = False
         try:
-            self._ser.timeout = 0.02
+            self._ser.timeout = _POLL  # set once: pyserial reconfigures the port on every change
         except (AttributeError, ValueError, serial.SerialException):
             pass
         sock = getattr(port, "_socket", None)  # socket://: send small frames at once (no Nagle)
@@ -307,7 +314,6 @@ class Device:
             if now >= deadline:
                 return False
             try:
-                self._ser.timeout = min(0.05, max(0.001, deadline - now))
                 n = getattr(self._ser, "in_waiting", 0) or 1
                 data = self._ser.read(n)
             except (serial.SerialException, OSError) as e:
@@ -423,7 +429,7 @@ class Device:
         self._ensure_synced()
         n = len(requests)
         base = self._seq
-        frames = [encode_request(seq_after(base, i), op, p) for i, (op, p) in enumerate(requests)]
+        frames: list[bytes] = []  # encoded as first sent (overlaps the CPU work with the line)
         dones: list[Any] = [None] * n
         acked = sent = 0
         stalls = 0
@@ -445,17 +451,20 @@ class Device:
             if acked >= sent or (not force and now < quiet_until and old_left > 0):
                 return
             self.stats.resends += sent - acked
-            quiet_until = now + 2 * self._line(sum(len(f) for f in frames[acked:sent])) + settle
+            quiet_until = now + 2 * self._line(sum(map(len, frames[acked:sent]))) + settle
             old_left = sent - acked
             sent = acked
             self._write(b"\x00")  # end any partial frame whose delimiter was lost
 
         while acked < n:
             while sent < n and sent - acked < win:
+                if sent == len(frames):
+                    op, p = requests[sent]
+                    frames.append(encode_request(seq_after(base, sent), op, p))
                 self._write(frames[sent])
                 self.stats.frames_sent += 1
                 sent += 1
-            inflight = sum(len(f) for f in frames[acked:sent])
+            inflight = sum(map(len, frames[acked:sent]))
             deadline = time.monotonic() + self.timeout + 2 * self._line(inflight)
             r = self._poll(deadline)
             advanced = acked
@@ -652,7 +661,8 @@ class Device:
                 f"'{cfg.name}' (spikeforge image NET --config {cfg.name})"
             )
         cmds = load_commands(image)
-        beats = [encode_command(cfg, c) for c in cmds if c.op == Opcode.WRITE]
+        enc = beat_encoder(cfg)
+        beats = [enc(Opcode.WRITE.value, c.addr, c.data) for c in cmds if c.op == Opcode.WRITE]
         per = beats_per_frame(cfg)
         reqs = [(Op.LOAD, pack_beats(cfg, beats[i : i + per])) for i in range(0, len(beats), per)]
         before = self.counters().core_errors
@@ -686,7 +696,7 @@ class Device:
             )
         self.image = image
         payload = sum(len(p) for _, p in reqs)
-        wire = sum(len(encode_request(0, op, p)) for op, p in reqs)
+        wire = sum(encoded_size(REQUEST_HEADER_BYTES + len(p) + CRC_BYTES) for _, p in reqs)
         rep = LoadReport(len(beats), len(reqs), payload, wire, seconds, self._need_info().baud)
         log.info("%s: loaded %d beats in %d frames, %.3f s (%.0f %% of the line rate)", self.url,
                  rep.beats, rep.frames, seconds, 100 * rep.payload_fraction)
@@ -706,7 +716,8 @@ class Device:
             if not 0 <= i < len(img.inputs):
                 raise ValueError(f"input #{k}: input_index = {i} is out of range; the image has {len(img.inputs)} inputs")
             try:
-                beats.append(encode_command(cfg, Command.input(cfg, img.inputs[i], int(v))))
+                c = Command.input(cfg, img.inputs[i], int(v))
+                beats.append(beat_encoder(cfg)(Opcode.INPUT.value, c.addr, c.data))
             except ValueError as e:
                 raise ValueError(f"input #{k}: {e}") from None
         return beats
@@ -775,7 +786,7 @@ class Device:
         slots: list[tuple[int, int]] = []
         for c in cmds:
             if c.op == Opcode.INPUT:
-                beats.append(encode_command(cfg, c))
+                beats.append(beat_encoder(cfg)(Opcode.INPUT.value, c.addr, c.data))
             else:  # RUN n: the INPUTs gathered so far belong to its first step
                 slots += self._step_beats(beats, c.data)
                 beats = []

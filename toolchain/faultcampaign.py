@@ -164,7 +164,7 @@ def run_fault_campaign(config: CoreConfig, *, seed: int = 0, target_faults: int 
             responsive = True
         except DeviceError:
             responsive = False
-        board: dict[str, Any] = {}
+        board: dict[str, Any] = {}  # what the emulated board saw
         exactly_once = None
         if emu is not None:
             st = emu.board.stats
@@ -182,6 +182,6 @@ def run_fault_campaign(config: CoreConfig, *, seed: int = 0, target_faults: int 
         "completed": {k: v for k, v in results.items() if k.endswith("_ok")},
         "wrong": results["wrong"], "failed_clearly": dict(errors), "error_examples": examples,
         "unrecovered": results["unrecovered"], "run_step_outcomes": outcomes, "exactly_once": exactly_once,
-        "responsive": responsive, "board": board, "link": link,
+        "responsive": responsive, "board_counts": board, "link": link,
         "seconds": round(time.monotonic() - t_start, 2),
     }
