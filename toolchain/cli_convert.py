@@ -157,19 +157,21 @@ def _cmd_train_convert(args: argparse.Namespace) -> int:
 
 
 def bench_convert(args: argparse.Namespace) -> int:
-    """``spikeforge bench convert``: one JSON line per task (digits, breast cancer) on up5k."""
+    """``spikeforge bench convert``: one JSON line per task (digits, breast cancer) and hidden
+    activation (ReLU, clipped ReLU, soft-LIF with training noise 0.1) on up5k, T = 32."""
     from .cli import machine_description
 
     machine = machine_description()
-    for task in ("digits", "breast-cancer"):
+    for task, act in [(t, a) for t in ("digits", "breast-cancer") for a in ("relu", "clipped_relu", "softlif")]:
         ns = argparse.Namespace(task=task, timesteps=32, target="icebreaker", config="up5k",
-                                hidden="128", activation="relu", noise=0.0, epochs=40,
+                                hidden="128", activation=act, noise=0.1 if act == "softlif" else 0.0,
+                                epochs=40,
                                 encoding="rate", percentile=99.9, weights=None, seed=args.seed)
         t0 = time.perf_counter()
         _, net, ev, _ = run(ns, curve_steps=(1, 2, 4, 8, 12, 16, 24, 32, 48, 64), progress=False)
         d = ev.to_dict()
         line = {
-            "bench": "convert", "task": task, "config": "up5k", "timesteps": 32,
+            "bench": "convert", "task": task, "activation": act, "config": "up5k", "timesteps": 32,
             "ann_accuracy": d["ann_accuracy"], "float_snn_accuracy": d["float_snn_accuracy"],
             "int_snn_accuracy": d["int_snn_accuracy"],
             "timesteps_within_1_point": ev.steps_within(1.0),
