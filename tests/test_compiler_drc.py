@@ -44,6 +44,7 @@ def _one(**kw) -> Network:
     (_one(neuron={"bias": -40000}), "bias", -40000, "-32768..32767"),
     (_one(neuron={"refractory": 16}), "refractory", 16, "0..15"),
     (_one(neuron={"threshold": 2.5}), "threshold", 2.5, "an integer"),
+    (_one(weight=3.0), "weight", 3.0, "an integer"),  # lower() takes ints only
 ])
 def test_each_violation_names_element_field_value_limit_fix(net, field, value, limit):
     rep = design_rule_check(net, SMALL)

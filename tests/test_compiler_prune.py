@@ -112,3 +112,11 @@ def test_random_small_weights_with_zeros_and_parallels(net):
     for p in (MergeParallel(), PruneZeroWeights(), PruneDead()):
         out, _, _ = run_pass(p, out, SMALL)
     assert_same_spikes(net, out)
+
+
+@FAST
+@given(networks(max_delay=8, max_synapses=40, weight_range=(-5, 5), threshold_range=(0, 12)))
+def test_prune_dead_reaches_its_fixed_point_in_one_application(net):
+    out, _, _ = run_pass(PruneDead(), net)
+    again, changed, _ = run_pass(PruneDead(), out)
+    assert not changed and again.to_dict() == out.to_dict()

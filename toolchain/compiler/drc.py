@@ -112,6 +112,11 @@ class DrcReport:
         return self.summary()
 
 
+def _is_int(x: Any) -> bool:
+    """An ``int`` (what the reference model and lower() take; 3.0 must be quantized to 3)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def limits(config: CoreConfig) -> dict[str, tuple[int, int]]:
     """Inclusive ``(lo, hi)`` of every per-element field on this core."""
     lo, hi = config.potential_range
@@ -157,7 +162,9 @@ def design_rule_check(net: Network, config: CoreConfig, *, max_cores: int = 1) -
     Returns
     -------
     DrcReport
-        ``.ok`` is True when the network can be lowered as it is (with ``max_cores = 1``).
+        ``.ok`` is True when the network can be lowered as it is (with ``max_cores = 1``):
+        exactly when :func:`spikeforge.hdl.image.lower` accepts it. Values must be ``int``
+        (``3.0`` is reported: quantization turns it into ``3`` exactly).
 
     Raises
     ------
@@ -191,7 +198,7 @@ def design_rule_check(net: Network, config: CoreConfig, *, max_cores: int = 1) -
             v = getattr(nn, fname)
             if v is None:
                 continue
-            if not float(v).is_integer():
+            if not _is_int(v):
                 add(el, fname, v, "an integer", "integer")
                 continue
             a, b = lim[fname]
@@ -201,10 +208,11 @@ def design_rule_check(net: Network, config: CoreConfig, *, max_cores: int = 1) -
         if not a <= nn.refractory <= b:
             add(el, "refractory", nn.refractory, f"{a}..{b}")
     if m:
-        w = np.array([s.weight for s in net.synapses], dtype=np.float64)
+        wl = [s.weight for s in net.synapses]
+        w = np.array(wl, dtype=np.float64)
         d = np.array([s.delay for s in net.synapses], dtype=np.int64)
         a, b = lim["weight"]
-        nonint = np.flatnonzero(w != np.round(w))
+        nonint = np.array([k for k, x in enumerate(wl) if not _is_int(x)], dtype=np.int64)
         for k in nonint[:MAX_LISTED]:
             s = net.synapses[k]
             add(f"synapse #{k} ({s.pre}->{s.post})", "weight", s.weight, "an integer", "integer")

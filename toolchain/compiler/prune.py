@@ -8,7 +8,7 @@ All three passes are exact (every observable spike is unchanged):
 * :class:`PruneZeroWeights` — a weight-0 synapse only *touches* its target; it is removed when
   the target has a bias ≠ 0 (then the target is touched every step it is not refractory, and
   a refractory neuron ignores events anyway). Elsewhere it is kept: it can make a neuron fire.
-* :class:`PruneDead` (to a fixed point) — a neuron that can never fire loses its outgoing
+* :class:`PruneDead` (to its fixed point, by a work list) — a neuron that can never fire loses its outgoing
   synapses (and, unless it is a port, the neuron goes too): it is never touched (no input
   port, no incoming synapse, bias 0), or its potential can never reach θ (``θ > 0`` and no
   positive weight or bias; or full leak and ``bias⁺ + Σ w⁺ < θ``). When the network has
@@ -87,34 +87,52 @@ def _never_fires(g: nx.MultiDiGraph, n: int, inputs: set[int]) -> bool:
 
 
 class PruneDead(Pass):
-    """Remove neurons that never fire or never reach an output (run to a fixed point)."""
+    """Remove neurons that never fire or never reach an output.
+
+    It reaches its own fixed point with a work list (a neuron whose inputs were cut is looked
+    at again), so one application leaves nothing for a second one to do.
+    """
 
     name = "prune-dead"
-    fixed_point = True
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         inputs, outputs = _ports(g)
         ports = inputs | outputs
-        out = succ(g)
-        dead = [n for n in g.nodes if out[n] and _never_fires(g, n, inputs)]
+        out, inc = succ(g), pred(g)
         edges_before = edge_count(g)
-        for n in dead:
-            g.remove_edges_from(list(g.out_edges(n, keys=True)))
-        silent = [n for n in g.nodes if n not in ports and not out[n] and _never_fires(g, n, inputs)]
+        cut = self._cut_never_firing(g, list(g.nodes), inputs)
         if outputs:
             keep = set(outputs)
             stack = list(outputs)
             while stack:
                 u = stack.pop()
-                for p in pred(g)[u]:
+                for p in inc[u]:
                     if p not in keep:
                         keep.add(p)
                         stack.append(p)
-            unreachable = [n for n in g.nodes if n not in keep and n not in ports]
+            unreachable = {n for n in g.nodes if n not in keep and n not in ports}
         else:
-            unreachable = []
-        gone = set(silent) | set(unreachable)
-        g.remove_nodes_from(gone)
-        ctx.note("neurons", len(gone))
+            unreachable = set()
+        touched = {v for n in unreachable for v in out[n] if v not in unreachable}
+        g.remove_nodes_from(unreachable)
+        cut += self._cut_never_firing(g, list(touched), inputs)
+        silent = {n for n in g.nodes if n not in ports and not out[n] and _never_fires(g, n, inputs)}
+        g.remove_nodes_from(silent)
+        gone = len(unreachable) + len(silent)
+        ctx.note("neurons", gone)
         ctx.note("synapses", edges_before - edge_count(g))
-        return bool(dead) or bool(gone)
+        return bool(cut) or bool(gone)
+
+    @staticmethod
+    def _cut_never_firing(g: nx.MultiDiGraph, todo: list[int], inputs: set[int]) -> int:
+        """Drop the outgoing synapses of never-firing neurons; recheck their targets."""
+        out = succ(g)
+        cut = 0
+        while todo:
+            n = todo.pop()
+            if n in g and out[n] and _never_fires(g, n, inputs):
+                targets = [v for v in out[n] if v != n]
+                g.remove_edges_from([(n, v, k) for v, kd in out[n].items() for k in kd])
+                cut += 1
+                todo.extend(targets)
+        return cut

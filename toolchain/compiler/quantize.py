@@ -413,7 +413,9 @@ class QuantizePass(Pass):
         self.steps = steps
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
-        if _graph_fits_as_is(g, ctx.config):
+        # The source's design-rule check (an analysis compile_network runs first) already says
+        # whether every value is an int that fits; otherwise look at the graph.
+        if ctx.data.get("source_values_fit") or _graph_fits_as_is(g, ctx.config):
             ctx.data["quantize"] = None
             return False
         net = graph_to_network(g)
