@@ -58,7 +58,9 @@ def _options(p: argparse.ArgumentParser) -> None:
                    help="board whose core the network must fit (default: icebreaker = up5k)")
     p.add_argument("--config", metavar="PRESET", help="core preset instead of --target's")
     p.add_argument("--hidden", default="128", metavar="N[,N…]", help="hidden widths (default: 128)")
-    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden activation")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="clipped_relu",
+                   help="hidden activation (default: clipped_relu, which converts best: 98.2 %% "
+                        "integer SNN on digits, see 'spikeforge bench convert')")
     p.add_argument("--noise", type=float, default=0.0, help="training noise std (default: 0)")
     p.add_argument("--epochs", type=int, default=40, help="training epochs (default: 40)")
     p.add_argument("--encoding", choices=("rate", "ttfs"), default="rate", help="input code")
