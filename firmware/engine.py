@@ -50,6 +50,12 @@ IDENT_ADDR = 320
 SPIKE_ADDR = proto.REPLY_HEADER_BYTES + proto.DONE_BYTES
 #: Spikes buffered before a MORE reply (the protocol's full MORE).
 SPIKE_CAP = proto.SPIKES_PER_MORE
+#: RAM address of the engine's six u16 counters (frames_ok, frames_bad, duplicates, rejected,
+#: overflows, spikes: the tail of the Counters record, in its order), kept in the RAM and
+#: updated there (a shared 8-bit adder, while the engine is idle), so READ_COUNTERS sends them
+#: in place after the 14 core bytes it writes before them.
+CTR_ADDR = 400
+CTR_FRAMES_OK, CTR_FRAMES_BAD, CTR_DUPLICATES, CTR_REJECTED, CTR_OVERFLOWS, CTR_SPIKES = range(6)
 
 
 class CommandEngine(wiring.Component):
@@ -66,8 +72,8 @@ class CommandEngine(wiring.Component):
     -------
     frame, length : In
         Committed request bodies from :class:`~spikeforge.firmware.framing.FrameReceiver`.
-    drop, drop_kind, frames_ok, frames_bad, overflows : In
-        The receiver's drop events and counters (for NAKs and READ_COUNTERS).
+    rx_ok, drop, drop_kind : In
+        The receiver's commit and drop events (for NAKs and the counters).
     cmd : Out(stream.Signature(command_layout(cfg)))
         To the core.
     spikes : In(stream.Signature(spike_layout(cfg)))
@@ -90,11 +96,9 @@ class CommandEngine(wiring.Component):
         super().__init__({
             "frame": In(stream.Signature(body_layout())),
             "length": In(8),
+            "rx_ok": In(1),
             "drop": In(1),
             "drop_kind": In(2),
-            "frames_ok": In(16),
-            "frames_bad": In(16),
-            "overflows": In(16),
             "cmd": Out(stream.Signature(command_layout(cfg))),
             "spikes": In(stream.Signature(spike_layout(cfg))),
             "core_busy": In(1),
@@ -119,11 +123,12 @@ class CommandEngine(wiring.Component):
         m.submodules.snd = snd = FrameSender(proto.CRC_ALGORITHM(8), 9)
         wiring.connect(m, snd.wire, wiring.flipped(self.wire))
         w_en, w_addr, w_data = Signal(), Signal(9), Signal(8)
+        u_active, u_addr = Signal(), Signal(9)  # the counter updater borrows the read port
         m.d.comb += [
-            rd.addr.eq(snd.rd_addr), snd.rd_data.eq(rd.data),
-            wr.en.eq(snd.wr_en | w_en),
-            wr.addr.eq(snd.wr_addr | w_addr),  # never both: the engine writes only while the sender is idle
-            wr.data.eq(snd.wr_data | w_data),
+            rd.addr.eq(Mux(u_active, u_addr, snd.rd_addr)), snd.rd_data.eq(rd.data),
+            wr.en.eq(snd.wr_en | w_en),  # never both: the engine writes only while the sender is idle
+            wr.addr.eq(Mux(snd.wr_en, snd.wr_addr, w_addr)),
+            wr.data.eq(Mux(snd.wr_en, snd.wr_data, w_data)),
         ]
 
         # ---------------------------------------------------------------- registers
@@ -138,31 +143,47 @@ class CommandEngine(wiring.Component):
         cop = Signal(OP_BITS)
         nbyte = Signal(range(max(nb, 8) + 1))
         wrong = Signal()
-        nsp = Signal(range(SPIKE_CAP + 1))
         bsel = Signal(2)
-        status = Signal(8)
-        nak = Signal()
         nak_pending, nak_kind = Signal(), Signal(2)
+        pend, pend_set, pend_clr = Signal(6), Signal(6), Signal(6)  # counter increments to apply
+        uc = Signal(3)  # the counter being updated
+        carry = Signal()
+        # the reply: its status and kind; everything else is derived from them
+        status = Signal(8)
+        kind = Signal(3)
+        K_PLAIN, K_DONE, K_COUNTERS, K_IDENT, K_MORE, K_FINAL = range(6)
+        wa = Signal(9)  # next header / record byte
+        spa = Signal(9, init=SPIKE_ADDR)  # next spike byte
+        j = Signal(5)  # record byte
+        more_full = spa == SPIKE_ADDR + 4 * SPIKE_CAP
+        more_end = spa > SPIKE_ADDR + 4 * proto.SPIKES_PER_FINAL
+        is_nak = status[4:] == 1  # 0x10..0x12
+        has_byte = (kind == K_PLAIN) & (is_nak | (status == S.BAD_SEQ))
         base = Signal(9)
-        rlen = Signal(8)
-        rec_done, rec_counters, rec_byte = Signal(), Signal(), Signal()
-        kn = Signal(5)  # record bytes
-        xb = Signal(8)
-        j = Signal(5)
-        more = Signal()  # the reply being sent is a MORE (then go back to collecting spikes)
-        duplicates, rejected, spikes_total = Signal(16), Signal(16), Signal(16)
+        n_core = proto.COUNTERS_BYTES - 12  # timestep, events, cycles, core_errors
+        with m.Switch(kind):
+            with m.Case(K_MORE):
+                m.d.comb += base.eq(SPIKE_ADDR - proto.REPLY_HEADER_BYTES)
+            with m.Case(K_IDENT):
+                m.d.comb += base.eq(IDENT_ADDR - proto.REPLY_HEADER_BYTES)
+            with m.Case(K_COUNTERS):
+                m.d.comb += base.eq(CTR_ADDR - n_core - proto.REPLY_HEADER_BYTES)
+        endp = Signal(9)
+        with m.Switch(kind):
+            with m.Case(K_MORE, K_FINAL):
+                m.d.comb += endp.eq(spa)
+            with m.Case(K_IDENT):
+                m.d.comb += endp.eq(IDENT_ADDR + len(self.identify))
+            with m.Case(K_COUNTERS):
+                m.d.comb += endp.eq(CTR_ADDR + 12)
+            with m.Default():
+                m.d.comb += endp.eq(wa)
 
         m.d.comb += self.cmd.payload.as_value().eq(Cat(cop, sr[OP_BITS:width]))
 
-        def write(addr: object, value: object) -> list:
-            return [w_en.eq(1), w_addr.eq(addr), w_data.eq(value)]
-
-        def reply(st: int, length: int | Signal, *, at: int = 0, done: bool = False, counters: bool = False,
-                  byte: object = None) -> list:
-            """Set up a reply (written once the sender is idle: state WAITTX)."""
-            return [status.eq(st), rlen.eq(length), base.eq(at), rec_done.eq(done), rec_counters.eq(counters),
-                    kn.eq(proto.COUNTERS_BYTES if counters else proto.DONE_BYTES),
-                    rec_byte.eq(byte is not None), xb.eq(0 if byte is None else byte), nak.eq(0), more.eq(0)]
+        def reply(st: int, k: int) -> list:
+            """Set up a reply (assembled once the sender is idle: state WAITTX)."""
+            return [status.eq(st), kind.eq(k)]
 
         fp = proto.fingerprint_bytes(cfg)
         fp_byte = Signal(8)
@@ -171,29 +192,71 @@ class CommandEngine(wiring.Component):
                 with m.Case(i):
                     m.d.comb += fp_byte.eq(b)
 
-        # the record bytes: Done = V[0:8], Counters = V[0:4] + V[8:30]
+        # the record bytes: Done = V[0:8], Counters = V[0:4] + V[8:18] + the RAM counters
         ts32 = Signal(32)
         m.d.comb += ts32.eq(self.timestep)
-        vspace = Cat(ts32, count, self.events,
-                     self.cycles, self.errors, self.frames_ok, self.frames_bad, duplicates, rejected,
-                     self.overflows, spikes_total)
+        vspace = Cat(ts32, count, self.events, self.cycles, self.errors)
         vidx = Signal(5)
-        vbyte = Signal(8)
-        m.d.comb += [vidx.eq(j + Cat(Const(0, 2), rec_counters & (j >= 4))), vbyte.eq(vspace.word_select(vidx, 8))]
+        m.d.comb += vidx.eq(j + Cat(Const(0, 2), (kind == K_COUNTERS) & (j >= 4)))
         spike = self.spikes.payload
         sp_bytes = Cat(spike.neuron, Const(0, 16 - cfg.neuron_bits), spike.time[:16])
+        # one RAM write port: header / record bytes at wa, spike bytes at spa, counters at u_addr
+        w_sel = Signal(3)  # 0 none, 1 seq, 2 op, 3 status, 4 extra byte, 5 record, 6 spike, 7 counter
+        is_spk = uc == CTR_SPIKES
+        u_hi = Signal()  # updating the high byte (adds the carry) rather than the low one (adds 1)
+        u_sum = Signal(9)
+        m.d.comb += u_sum.eq(rd.data + Mux(is_spk, Mux(u_hi, count[8:16], count[:8]), ~u_hi) + (u_hi & carry))
+        with m.Switch(w_sel):
+            with m.Case(1):
+                m.d.comb += w_data.eq(Mux(is_nak, 0, seq))
+            with m.Case(2):
+                m.d.comb += w_data.eq(Mux(is_nak, proto.NAK_OP, op | proto.REPLY_FLAG))
+            with m.Case(3):
+                m.d.comb += w_data.eq(status)
+            with m.Case(4):
+                m.d.comb += w_data.eq(Mux(is_nak, last, (last + 1)[:8]))
+            with m.Case(5):
+                with m.Switch(vidx):
+                    for k in range(len(vspace) // 8):
+                        with m.Case(k):
+                            m.d.comb += w_data.eq(vspace[8 * k:8 * k + 8])
+            with m.Case(6):
+                with m.Switch(bsel):
+                    for k in range(4):
+                        with m.Case(k):
+                            m.d.comb += w_data.eq(sp_bytes[8 * k:8 * k + 8])
+            with m.Case(7):
+                m.d.comb += w_data.eq(u_sum[:8])
+        m.d.comb += [w_en.eq(w_sel != 0),
+                     w_addr.eq(Mux(w_sel == 6, spa, Mux(w_sel == 7, CTR_ADDR + Cat(u_hi, uc), wa)))]
+        with m.If((w_sel != 0) & (w_sel < 6)):
+            m.d.sync += wa.eq(wa + 1)
 
         # ---------------------------------------------------------------- the FSM
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(nak_pending & ~snd.busy):
-                    m.d.sync += [reply(S.BAD_CRC, 4, byte=last), nak.eq(1), status.eq(S.BAD_CRC | nak_kind),
-                                 nak_pending.eq(0)]
-                    m.next = "HDR0"
+                with m.If((pend != 0) & ~snd.busy):
+                    lowest = Signal(3)
+                    for k in reversed(range(6)):
+                        with m.If(pend[k]):
+                            m.d.comb += lowest.eq(k)
+                    m.d.comb += [u_active.eq(1), u_addr.eq(CTR_ADDR + Cat(Const(0, 1), lowest))]
+                    m.d.sync += [uc.eq(lowest), carry.eq(0)]
+                    m.next = "UPD_LO"
+                with m.Elif(nak_pending & ~snd.busy):
+                    m.d.sync += [reply(S.BAD_CRC, K_PLAIN), status.eq(S.BAD_CRC | nak_kind), nak_pending.eq(0)]
+                    m.next = "WAITTX"
                 with m.Elif(self.frame.valid):
                     m.d.comb += self.frame.ready.eq(1)
                     m.d.sync += seq.eq(self.frame.payload.data)
                     m.next = "OPB"
+            with m.State("UPD_LO"):  # rd.data: the low byte; write it + 1 (or + count), read the high
+                m.d.comb += [u_active.eq(1), u_addr.eq(CTR_ADDR + Cat(Const(1, 1), uc)), w_sel.eq(7)]
+                m.d.sync += carry.eq(u_sum[8])
+                m.next = "UPD_HI"
+            with m.State("UPD_HI"):
+                m.d.comb += [u_hi.eq(1), w_sel.eq(7), pend_clr.eq(1 << uc)]
+                m.next = "IDLE"
             with m.State("OPB"):
                 m.d.comb += self.frame.ready.eq(1)
                 with m.If(self.frame.valid):
@@ -223,35 +286,39 @@ class CommandEngine(wiring.Component):
                         m.d.comb += [known.eq(1), len_ok.eq((plen >= 2) & (x == 0))]
                 m.next = "DRAIN"
                 with m.If(~known):
-                    m.d.sync += [reply(S.UNKNOWN_OP, 3), rejected.eq(rejected + 1)]
+                    m.d.sync += reply(S.UNKNOWN_OP, K_PLAIN)
+                    m.d.comb += pend_set[CTR_REJECTED].eq(1)
                 with m.Elif(~len_ok):
-                    m.d.sync += [reply(S.BAD_LENGTH, 3), rejected.eq(rejected + 1)]
+                    m.d.sync += reply(S.BAD_LENGTH, K_PLAIN)
+                    m.d.comb += pend_set[CTR_REJECTED].eq(1)
                 with m.Elif(op == Op.IDENTIFY):
-                    m.d.sync += [reply(S.OK, 3 + len(self.identify), at=IDENT_ADDR - 3), last.eq(seq)]
+                    m.d.sync += [reply(S.OK, K_IDENT), last.eq(seq)]
                 with m.Elif(op == Op.READ_COUNTERS):
-                    m.d.sync += reply(S.OK, 3 + proto.COUNTERS_BYTES, counters=True)
+                    m.d.sync += reply(S.OK, K_COUNTERS)
                 with m.Elif(seq == last):
-                    m.d.sync += [reply(S.DUPLICATE, 3 + proto.DONE_BYTES, done=True), duplicates.eq(duplicates + 1)]
+                    m.d.sync += reply(S.DUPLICATE, K_DONE)
+                    m.d.comb += pend_set[CTR_DUPLICATES].eq(1)
                 with m.Elif(seq != (last + 1)[:8]):
-                    m.d.sync += [reply(S.BAD_SEQ, 4, byte=(last + 1)[:8]), rejected.eq(rejected + 1)]
+                    m.d.sync += reply(S.BAD_SEQ, K_PLAIN)
+                    m.d.comb += pend_set[CTR_REJECTED].eq(1)
                 with m.Elif(op == Op.RESET):
                     m.d.sync += [nbyte.eq(0), wrong.eq(0)]
                     m.next = "FP"
                 with m.Else():
-                    m.d.sync += [last.eq(seq), count.eq(0), nbyte.eq(0), then_run.eq((op == Op.RUN) | (op == Op.STEP)),
-                                 cop.eq(Opcode.WRITE.value)]
-                    with m.If(op == Op.INPUT):
-                        m.d.sync += cop.eq(Opcode.INPUT.value)
+                    m.d.sync += [last.eq(seq), count.eq(0), nbyte.eq(0),
+                                 then_run.eq((op == Op.RUN) | (op == Op.STEP)),
+                                 cop.eq(Mux(op == Op.LOAD, Opcode.WRITE.value, Opcode.INPUT.value))]
                     m.next = "BEATS"
                     with m.If((op == Op.RUN) | (op == Op.STEP)):
                         m.next = "STEPS0"
             with m.State("FP"):  # RESET: compare the optional fingerprint
                 with m.If(fdone):
                     with m.If(wrong):
-                        m.d.sync += [reply(S.WRONG_CORE, 3), rejected.eq(rejected + 1)]
+                        m.d.sync += reply(S.WRONG_CORE, K_PLAIN)
+                        m.d.comb += pend_set[CTR_REJECTED].eq(1)
                         m.next = "WAITTX"
                     with m.Else():
-                        m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value), sr.eq(0)]
+                        m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value)]
                         m.next = "PUSH_CLR"
                 with m.Else():
                     m.d.comb += self.frame.ready.eq(1)
@@ -266,8 +333,7 @@ class CommandEngine(wiring.Component):
             with m.State("STEPS1"):
                 m.d.comb += self.frame.ready.eq(1)
                 with m.If(self.frame.valid):
-                    m.d.sync += [steps[8:].eq(self.frame.payload.data), fdone.eq(self.frame.payload.last),
-                                 cop.eq(Opcode.INPUT.value)]
+                    m.d.sync += [steps[8:].eq(self.frame.payload.data), fdone.eq(self.frame.payload.last)]
                     m.next = "BEATS"
             with m.State("BEATS"):
                 with m.If(fdone):
@@ -288,8 +354,8 @@ class CommandEngine(wiring.Component):
                     m.d.sync += count.eq(count + 1)
                     m.next = "BEATS"
             with m.State("RUNGO"):
-                m.d.sync += [cop.eq(Opcode.RUN.value), sr.eq(steps << (OP_BITS + addr_bits(cfg))), nsp.eq(0),
-                             count.eq(0)]  # STEP: its INPUT beats are not counted, its spikes are
+                m.d.sync += [cop.eq(Opcode.RUN.value), sr.eq(steps << (OP_BITS + addr_bits(cfg))),
+                             spa.eq(SPIKE_ADDR), count.eq(0)]  # STEP: its INPUT beats are not counted
                 m.next = "RUNWAIT"
                 with m.If(steps != 0):
                     m.next = "PUSH_RUN"
@@ -300,24 +366,24 @@ class CommandEngine(wiring.Component):
             with m.State("RUNWAIT"):  # collect spikes until the core is idle
                 with m.If(~snd.busy):
                     with m.If(self.spikes.valid):
-                        with m.If(nsp == SPIKE_CAP):
-                            m.d.sync += [reply(S.MORE, 3 + 4 * SPIKE_CAP, at=SPIKE_ADDR - 3), more.eq(1)]
-                            m.next = "HDR0"
+                        with m.If(more_full):
+                            m.d.sync += reply(S.MORE, K_MORE)
+                            m.next = "WAITTX"
                         with m.Else():
                             m.d.sync += bsel.eq(0)
                             m.next = "SPK"
                     with m.Elif(~self.core_busy):
-                        with m.If(nsp > proto.SPIKES_PER_FINAL):
-                            m.d.sync += [reply(S.MORE, 3 + 4 * nsp, at=SPIKE_ADDR - 3), more.eq(1)]
-                        with m.Else():
-                            m.d.sync += reply(S.OK, SPIKE_ADDR + 4 * nsp, done=True)
-                        m.next = "HDR0"
+                        m.d.sync += reply(S.OK, K_FINAL)
+                        m.d.comb += pend_set[CTR_SPIKES].eq(~more_end)
+                        with m.If(more_end):
+                            m.d.sync += reply(S.MORE, K_MORE)
+                        m.next = "WAITTX"
             with m.State("SPK"):
-                m.d.comb += write(SPIKE_ADDR + nsp * 4 + bsel, sp_bytes.word_select(bsel, 8))
-                m.d.sync += bsel.eq(bsel + 1)
+                m.d.comb += w_sel.eq(6)
+                m.d.sync += [bsel.eq(bsel + 1), spa.eq(spa + 1)]
                 with m.If(bsel == 3):
                     m.d.comb += self.spikes.ready.eq(1)
-                    m.d.sync += [nsp.eq(nsp + 1), count.eq(count + 1), spikes_total.eq(spikes_total + 1)]
+                    m.d.sync += count.eq(count + 1)
                     m.next = "RUNWAIT"
             with m.State("PUSH_CLR"):
                 m.d.comb += self.cmd.valid.eq(1)
@@ -325,7 +391,7 @@ class CommandEngine(wiring.Component):
                     m.next = "WAITCORE"
             with m.State("WAITCORE"):
                 with m.If(~self.core_busy):
-                    m.d.sync += reply(S.OK, 3 + proto.DONE_BYTES, done=True)
+                    m.d.sync += reply(S.OK, K_DONE)
                     m.next = "WAITTX"
             with m.State("DRAIN"):  # consume what is left of the frame, then reply
                 with m.If(fdone):
@@ -336,39 +402,43 @@ class CommandEngine(wiring.Component):
                         m.d.sync += fdone.eq(self.frame.payload.last)
             with m.State("WAITTX"):
                 with m.If(~snd.busy):
+                    m.d.sync += [wa.eq(base), j.eq(0)]
                     m.next = "HDR0"
             # ---- reply assembly (the sender is idle)
             with m.State("HDR0"):
-                m.d.comb += write(base, Mux(nak, 0, seq))
+                m.d.comb += w_sel.eq(1)
                 m.next = "HDR1"
             with m.State("HDR1"):
-                m.d.comb += write(base + 1, Mux(nak, proto.NAK_OP, op | proto.REPLY_FLAG))
+                m.d.comb += w_sel.eq(2)
                 m.next = "HDR2"
             with m.State("HDR2"):
-                m.d.comb += write(base + 2, status)
-                m.d.sync += j.eq(0)
+                m.d.comb += w_sel.eq(3)
                 m.next = "SEND"
-                with m.If(rec_byte):
+                with m.If(has_byte):
                     m.next = "XBYTE"
-                with m.If(rec_done | rec_counters):
+                with m.If((kind == K_DONE) | (kind == K_COUNTERS) | (kind == K_FINAL)):
                     m.next = "REC"
             with m.State("XBYTE"):
-                m.d.comb += write(base + 3, xb)
+                m.d.comb += w_sel.eq(4)
                 m.next = "SEND"
             with m.State("REC"):
-                m.d.comb += write(base + 3 + j, vbyte)
+                m.d.comb += w_sel.eq(5)
                 m.d.sync += j.eq(j + 1)
-                with m.If(j == kn - 1):
+                with m.If(j == Mux(kind == K_COUNTERS, n_core - 1, proto.DONE_BYTES - 1)):
                     m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [snd.go.eq(1), snd.start.eq(base), snd.length.eq(rlen)]
+                m.d.comb += [snd.go.eq(1), snd.start.eq(base), snd.length.eq((endp - base)[:8])]
                 m.next = "IDLE"
-                with m.If(more):
-                    m.d.sync += nsp.eq(0)
+                with m.If(kind == K_MORE):
+                    m.d.sync += spa.eq(SPIKE_ADDR)
                     m.next = "RUNWAIT"
 
         with m.If(self.drop):
             m.d.sync += [nak_pending.eq(1), nak_kind.eq(self.drop_kind)]
+        m.d.comb += [pend_set[CTR_FRAMES_OK].eq(self.rx_ok),
+                     pend_set[CTR_FRAMES_BAD].eq(self.drop & (self.drop_kind != 2)),
+                     pend_set[CTR_OVERFLOWS].eq(self.drop & (self.drop_kind == 2))]
+        m.d.sync += pend.eq((pend & ~pend_clr) | pend_set)
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~nak_pending & ~snd.busy & ~self.frame.valid)
         return m
 

@@ -129,12 +129,12 @@ class FrameReceiver(wiring.Component):
         Bodies of committed frames, byte by byte, ``last`` on the final byte.
     length : Out(8)
         Body length of the frame ``frame`` is delivering (valid with ``frame.valid``).
+    ok : Out(1)
+        Pulses when a frame is committed.
     drop : Out(1)
         Pulses when a frame is dropped; ``drop_kind`` says why: 0 bad CRC, 1 bad COBS /
         too short / too long / timed out, 2 no room in the buffer (``Status.BAD_CRC + kind``).
         Empty frames (two delimiters in a row) are ignored, not dropped.
-    frames_ok, frames_bad, overflows : Out(16)
-        Frames committed; dropped for kinds 0 and 1; dropped for kind 2 (all wrap).
     idle : Out(1)
         No partial frame, nothing committed left to read.
     """
@@ -153,11 +153,9 @@ class FrameReceiver(wiring.Component):
             "wire": In(stream.Signature(8)),
             "frame": Out(stream.Signature(body_layout())),
             "length": Out(8),
+            "ok": Out(1),
             "drop": Out(1),
             "drop_kind": Out(2),
-            "frames_ok": Out(16),
-            "frames_bad": Out(16),
-            "overflows": Out(16),
             "idle": Out(1),
         })
 
@@ -197,17 +195,13 @@ class FrameReceiver(wiring.Component):
             m.d.sync += [wp.eq(commit + 1), flen.eq(0), too_long.eq(0), no_room.eq(0), first.eq(1)]
             with m.If(no_room):
                 m.d.comb += [self.drop.eq(1), self.drop_kind.eq(2)]
-                m.d.sync += self.overflows.eq(self.overflows + 1)
             with m.Elif(abort | ~dec.ok | too_long | (flen < 2 + nc)):
-                with m.If(abort | dec.busy):
-                    m.d.comb += [self.drop.eq(1), self.drop_kind.eq(1)]
-                    m.d.sync += self.frames_bad.eq(self.frames_bad + 1)
+                m.d.comb += [self.drop.eq(abort | dec.busy), self.drop_kind.eq(1)]
             with m.Elif(~chk.match_detected):
                 m.d.comb += [self.drop.eq(1), self.drop_kind.eq(0)]
-                m.d.sync += self.frames_bad.eq(self.frames_bad + 1)
             with m.Else():
-                m.d.comb += [wr.en.eq(1), wr.addr.eq(commit), wr.data.eq(flen - nc)]
-                m.d.sync += [commit.eq(wp - nc), wp.eq(wp - nc + 1), self.frames_ok.eq(self.frames_ok + 1)]
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(commit), wr.data.eq(flen - nc), self.ok.eq(1)]
+                m.d.sync += [commit.eq(wp - nc), wp.eq(wp - nc + 1)]
 
         if self.idle_timeout:
             idle = Signal(range(self.idle_timeout + 1))
@@ -289,50 +283,52 @@ class FrameSender(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         nc = self.params._crc_width // 8
+        aw = len(self.start)
         m.submodules.crc = gen = crc.Processor(self.params)
         little = crc_byte_order_little(self.params)
-        start = Signal.like(self.start)
-        total = Signal(9)  # body + CRC
-        i = Signal(9)  # CRC pass: next byte to read; then: write index of CRC bytes
-        pv = Signal()  # CRC pass: rd_data holds body[i - 1]
-        p = Signal(9)  # start of the current COBS block
-        q = Signal(9)  # scan position
-        j = Signal(9)  # send position
+        # every position is an absolute RAM address: no adders on the address path
+        end = Signal(aw)  # first CRC byte
+        fin = Signal(aw)  # one past the last CRC byte
+        p = Signal(aw)  # start of the current COBS block
+        q = Signal(aw)  # CRC pass: next byte to read / CRC byte to write; then: scan position
+        j = Signal(aw)  # send position
         code = Signal(8)
-        scanning = Signal()
-        m.d.comb += [gen.data.eq(self.rd_data), gen.valid.eq(pv), self.rd_addr.eq(start + Mux(scanning, q, j))]
+        sending = Signal()
+        pv = Signal()  # CRC pass: rd_data holds the byte before q
+        m.d.comb += [gen.data.eq(self.rd_data), gen.valid.eq(pv), self.rd_addr.eq(Mux(sending, j, q))]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.go):
-                    m.d.sync += [start.eq(self.start), total.eq(self.length + nc), i.eq(0)]
+                    m.d.sync += [p.eq(self.start), q.eq(self.start), end.eq(self.start + self.length),
+                                 fin.eq(self.start + self.length + nc)]
                     m.d.comb += gen.start.eq(1)
                     m.next = "CRC"
             with m.State("CRC"):
-                m.d.comb += [self.busy.eq(1), self.rd_addr.eq(start + i)]
-                m.d.sync += pv.eq(i != total - nc)
-                with m.If(i != total - nc):
-                    m.d.sync += i.eq(i + 1)
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += pv.eq(q != end)
+                with m.If(q != end):
+                    m.d.sync += q.eq(q + 1)
                 with m.Elif(~pv):
                     m.next = "CRCW"
             with m.State("CRCW"):
-                pos = (i - (total - nc)) if little else (total - 1 - i)
-                m.d.comb += [self.busy.eq(1), self.wr_en.eq(1), self.wr_addr.eq(start + i),
-                             self.wr_data.eq(gen.crc.word_select(pos[:max(1, (nc - 1).bit_length())], 8))]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == total - 1):
-                    m.d.sync += [p.eq(0), q.eq(0)]
+                k = Signal(range(nc))
+                m.d.comb += [self.busy.eq(1), self.wr_en.eq(1), self.wr_addr.eq(q),
+                             self.wr_data.eq(gen.crc.word_select(k if little else nc - 1 - k, 8))]
+                m.d.sync += [q.eq(q + 1), k.eq(k + 1)]
+                with m.If(k == nc - 1):
+                    m.d.sync += [q.eq(p), k.eq(0)]
                     m.next = "SCAN"
-            with m.State("SCAN"):  # q == total ends the last block; else read body[q]
-                m.d.comb += [self.busy.eq(1), scanning.eq(1)]
-                with m.If(q == total):
-                    m.d.sync += code.eq(q - p + 1)
+            with m.State("SCAN"):  # q == fin ends the last block; else read the byte at q
+                m.d.comb += self.busy.eq(1)
+                with m.If(q == fin):
+                    m.d.sync += code.eq(q[:8] - p[:8] + 1)
                     m.next = "CODE"
                 with m.Else():
                     m.next = "TEST"
             with m.State("TEST"):
-                m.d.comb += [self.busy.eq(1), scanning.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(self.rd_data == 0):
-                    m.d.sync += code.eq(q - p + 1)
+                    m.d.sync += code.eq(q[:8] - p[:8] + 1)
                     m.next = "CODE"
                 with m.Else():
                     m.d.sync += q.eq(q + 1)
@@ -343,9 +339,9 @@ class FrameSender(wiring.Component):
                     m.d.sync += j.eq(p)
                     m.next = "READ"
             with m.State("READ"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), sending.eq(1)]
                 with m.If(j == q):
-                    with m.If(q == total):
+                    with m.If(q == fin):
                         m.next = "DELIM"
                     with m.Else():
                         m.d.sync += [p.eq(q + 1), q.eq(q + 1)]
@@ -353,7 +349,8 @@ class FrameSender(wiring.Component):
                 with m.Else():
                     m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [self.busy.eq(1), self.wire.payload.eq(self.rd_data), self.wire.valid.eq(1)]
+                m.d.comb += [self.busy.eq(1), sending.eq(1), self.wire.payload.eq(self.rd_data),
+                             self.wire.valid.eq(1)]
                 with m.If(self.wire.ready):
                     m.d.sync += j.eq(j + 1)
                     m.next = "READ"

@@ -115,9 +115,8 @@ class BoardCore(wiring.Component):
         wiring.connect(m, core.spikes, eng.spikes)
         wiring.connect(m, eng.wire, utx.data)
         m.d.comb += [
-            eng.length.eq(rcv.length), eng.drop.eq(rcv.drop), eng.drop_kind.eq(rcv.drop_kind),
-            eng.frames_ok.eq(rcv.frames_ok), eng.frames_bad.eq(rcv.frames_bad),
-            eng.overflows.eq(rcv.overflows),
+            eng.length.eq(rcv.length), eng.rx_ok.eq(rcv.ok), eng.drop.eq(rcv.drop),
+            eng.drop_kind.eq(rcv.drop_kind),
             eng.core_busy.eq(core.busy), eng.timestep.eq(core.timestep), eng.events.eq(core.events),
             eng.cycles.eq(core.cycles), eng.errors.eq(core.errors),
             self.idle.eq(eng.idle & rcv.idle & ~urx.busy & ~urx.data.valid & utx.data.ready & ~core.busy),

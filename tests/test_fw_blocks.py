@@ -211,15 +211,16 @@ def test_cobs_decoder_garbage_matches_ref(junk):
 
 
 # ----------------------------------------------------------------------------- frames
-def _receive_rtl(wire: bytes, *, max_body=255, depth=512, gaps=0, idle_timeout=0,
+def _receive_rtl(wire: bytes, *, max_body=255, depth=512, gaps=9, idle_timeout=0,
                  ready_prob=1.0, tail=b"") -> tuple[list[bytes], int, int]:
-    """Feed ``wire`` (then, after a silence of 3 idle timeouts, ``tail``) to a FrameReceiver;
+    """Feed ``wire`` (one byte per ``gaps + 1`` clocks, as from a UART; then, after a silence of
+    3 idle timeouts, ``tail``) to a FrameReceiver;
     return the committed bodies and the ok / bad counters."""
     dut = FrameReceiver(CRC_PARAMS, max_body=max_body, depth=depth, idle_timeout=idle_timeout)
     frames: list[bytes] = []
     cur: list[int] = []
     rng = random.Random(1)
-    res = {}
+    res = {"ok": 0, "bad": 0}
 
     async def bench(ctx):
         async def feed(data):
@@ -235,7 +236,11 @@ def _receive_rtl(wire: bytes, *, max_body=255, depth=512, gaps=0, idle_timeout=0
         await ctx.tick().repeat(3 * idle_timeout + 5)
         await feed(tail)
         await ctx.tick().repeat(4 * (len(wire) + len(tail)) + 50)
-        res["ok"], res["bad"] = ctx.get(dut.frames_ok), ctx.get(dut.frames_bad)
+
+    async def counters(ctx):
+        async for _c, _r, ok, drop, kind in ctx.tick().sample(dut.ok, dut.drop, dut.drop_kind):
+            res["ok"] += ok
+            res["bad"] += drop and kind != 2
 
     async def sink(ctx):
         async for _c, _r, valid, ready, payload in ctx.tick().sample(dut.frame.valid, dut.frame.ready,
@@ -251,6 +256,7 @@ def _receive_rtl(wire: bytes, *, max_body=255, depth=512, gaps=0, idle_timeout=0
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.add_testbench(sink, background=True)
+    sim.add_testbench(counters, background=True)
     sim.run()
     return frames, res["ok"], res["bad"]
 
@@ -284,7 +290,7 @@ def test_frame_receiver_vs_host_decoder(items, ready_prob):
         wire += proto.encode_request(k & 0xFF, 0x03, blob) if kind == "ok" else blob + b"\x00"
     want, want_bad = _model_receive(wire)
     got, n_ok, n_bad = _receive_rtl(wire, max_body=proto.MAX_BODY - proto.CRC_BYTES, ready_prob=ready_prob,
-                                    gaps=0)
+                                    gaps=9)
     assert got == want
     assert (n_ok, n_bad) == (len(want), want_bad)
 
