@@ -261,3 +261,23 @@ def test_cli_import_quantizes_a_float_graph_for_a_core(tmp_path, capsys):
     w = {(s.pre, s.post): s.weight for s in q.synapses}
     ratio = w[(by["lif[1]"].id, by["if[0]"].id)] / w[(by["lif[0]"].id, by["if[0]"].id)]
     assert ratio == pytest.approx(-0.7 / 1.5, abs=0.02)  # one scale per layer keeps the ratios
+
+
+def test_cli_train_convert_takes_weights_from_a_nir_file(tmp_path, capsys):
+    from spikeforge.toolchain.train.convert import load_task, train_mlp
+
+    d = load_task("breast-cancer")
+    mlp = train_mlp(d.x_train, d.y_train, hidden=(16,), epochs=15, seed=1)
+    (w1, w2), (b1, b2) = mlp.weights, mlp.biases
+    g = nir.NIRGraph.from_list(nir.Affine(weight=w1, bias=b1), nir.IF(r=np.ones(16), v_threshold=np.ones(16)),
+                               nir.Affine(weight=w2, bias=b2), nir.IF(r=np.ones(2), v_threshold=np.ones(2)))
+    src = tmp_path / "mlp.nir"
+    nir.write(src, g)
+    out = tmp_path / "bc.json"
+    assert main(["train", "convert", "--task", "breast-cancer", "--weights", str(src), "--activation", "relu",
+                 "--timesteps", "16", "-o", str(out)]) == 0
+    net = load_network(out)
+    assert len(net.neurons) == 30 + 16 + 2
+    ann = float(np.mean(mlp.predict(d.x_test) == d.y_test))
+    assert net.metadata["provenance"]["ann_accuracy"] == pytest.approx(ann, abs=1e-4)
+    assert "integer SNN" in capsys.readouterr().out
