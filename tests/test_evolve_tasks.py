@@ -31,8 +31,9 @@ from spikeforge.toolchain.train.tasks import (
 )
 
 
-def _population(task, n: int, seed: int, mutations: int = 30):  # type: ignore[no-untyped-def]
-    cfg = EvolveConfig(start_hidden=3, start_synapses=-1, mutations=3.0)
+def _population(task, n: int, seed: int, mutations: int = 30, start: int = -1):  # type: ignore[no-untyped-def]
+    """Mutated random networks; a small ``start`` leaves inputs unconnected (the eval view)."""
+    cfg = EvolveConfig(start_hidden=3, start_synapses=start, mutations=3.0)
     lim = Limits.of(preset("up5k"), cfg, task.n_inputs, task.n_outputs)
     rng = np.random.default_rng(seed)
     nets = []
@@ -84,10 +85,10 @@ def test_vectorised_class_decoders_equal_decode(dec) -> None:  # type: ignore[no
 
 
 def test_breast_cancer_split_and_batched_accuracy_equal_one_by_one() -> None:
-    task = BreastCancerTask()
+    task = BreastCancerTask(margin_weight=0.0)
     assert (len(task.y_train), len(task.y_test)) == (455, 114)
     assert abs(task.y_train.mean() - task.y_test.mean()) < 0.01  # stratified
-    nets = _population(task, 2, seed=4)
+    nets = _population(task, 2, seed=4, start=12)
     fit = task.evaluate(nets, 0)
     enc, dec = io_of(nets[0])
     xs = preprocess(task.x_train, nets[0].metadata["preprocess"])
@@ -148,11 +149,31 @@ def _closed_loop_one(task: CartPoleTask, net, seed: int) -> int:  # type: ignore
 
 def test_cartpole_batched_closed_loop_equals_the_oracle() -> None:
     task = CartPoleTask(max_steps=120)
-    nets = _population(task, 4, seed=3)
+    nets = _population(task, 4, seed=3) + _population(task, 2, seed=8, start=4)
     seeds = [5, 11]
     got = task.episode_lengths(nets, seeds)
     want = [[_closed_loop_one(task, n, s) for s in seeds] for n in nets]
     assert got.tolist() == want
     assert task.episode_lengths(nets[2:3], seeds).tolist() == want[2:3]  # independent of the batch
     f = task.evaluate(nets, 42)
-    assert f.shape == (4,) and ((0 < f) & (f <= 1)).all()
+    assert f.shape == (6,) and ((0 < f) & (f <= 1)).all()
+
+
+def test_margin_bonus_by_hand() -> None:
+    from spikeforge.toolchain.codec import attach_io
+    from spikeforge.toolchain.ir import Network
+    from spikeforge.toolchain.train.tasks import ClassificationTask, XorTask
+
+    x = XorTask()
+    task = ClassificationTask("m", x.x_train, x.y_train, x.x_test, x.y_test, x.encoder, x.decoder,
+                              margin_weight=1.0)
+    net = Network()
+    for i in range(4):
+        net.add_neuron(i, threshold=1)
+    net.add_input(0), net.add_input(1), net.add_output(2), net.add_output(3)
+    net.add_synapse(0, 3, 1, 1), net.add_synapse(1, 3, 1, 1)
+    attach_io(net, x.encoder, x.decoder)
+    # out1 copies every input step (2 spikes per active input, once per step for both); out0 is
+    # silent: predictions 0,1,1,1 (accuracy 3/4); margins 0, 2/4, 2/4, -2/4 (mean 1/8).
+    assert task.evaluate([net], 0)[0] == pytest.approx(0.75 + 0.125)
+    assert task.accuracy(net, "train") == 0.75

@@ -19,17 +19,27 @@ import numpy as np
 
 from .ir import save_network
 
-__all__ = ["BOARD_PRESETS", "TASK_DEFAULTS", "add_parser", "bench_evolve", "resolve_core"]
+__all__ = ["BOARD_PRESETS", "TASK_DEFAULTS", "add_parser", "bench_evolve", "default_config", "resolve_core"]
 
 log = logging.getLogger(__name__)
 
 #: Defaults per built-in task (a user gets the README bars with no flags).
+#: ``settings`` are :class:`~spikeforge.toolchain.train.evolve.EvolveConfig` fields.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "xor": {"population": 30, "generations": 30, "target_fitness": 1.0},
-    "breast-cancer": {"population": 100, "generations": 150},
-    "cartpole": {"population": 100, "generations": 60, "target_fitness": 1.0},
+    "xor": {"population": 30, "generations": 30, "target_fitness": 1.0, "settings": {}},
+    "breast-cancer": {"population": 100, "generations": 60,
+                      "settings": {"start_synapses": 16, "mutations": 3.0, "threshold_max": 1023}},
+    "cartpole": {"population": 100, "generations": 60, "target_fitness": 1.0, "settings": {}},
 }
-_FALLBACK = {"population": 100, "generations": 50}
+_FALLBACK: dict[str, Any] = {"population": 100, "generations": 50, "settings": {}}
+
+
+def default_config(spec: str, **overrides: Any) -> Any:
+    """The :class:`EvolveConfig` a task gets with no flags (``overrides`` win)."""
+    from .train.evolve import EvolveConfig
+
+    d = TASK_DEFAULTS.get(spec, _FALLBACK)
+    return EvolveConfig(**{"population": d["population"], **d["settings"], **overrides})
 
 #: ``--target`` board names and the preset each one means.
 BOARD_PRESETS = {"icebreaker": "up5k", "ulx3s-85f": "ecp5-85f", "ulx3s": "ecp5-85f"}
@@ -111,7 +121,7 @@ def add_parser(train_sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evolve(args: argparse.Namespace) -> int:
-    from .train.evolve import EvolveConfig, EvolveError, evolve, load_checkpoint
+    from .train.evolve import EvolveError, evolve, load_checkpoint
     from .train.parallel import make_evaluator
     from .train.tasks import TaskError, load_task
 
@@ -138,8 +148,9 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
     except TaskError as e:
         raise EvolveError(str(e)) from None
     core = resolve_core(args.target)
-    config = EvolveConfig(population=args.population or defaults["population"], size_penalty=args.size_penalty,
-                          max_neurons=args.max_neurons, max_synapses=args.max_synapses)
+    config = default_config(spec, population=args.population or defaults["population"],
+                            size_penalty=args.size_penalty, max_neurons=args.max_neurons,
+                            max_synapses=args.max_synapses)
     target = args.target_fitness if args.target_fitness is not None else defaults.get("target_fitness")
     t0 = time.perf_counter()
     with make_evaluator(task, args.workers, args.scheduler, args.eval_timeout) as ev:
@@ -180,7 +191,7 @@ def bench_evolve(args: argparse.Namespace) -> int:
     machine = machine_description()
     core = preset("up5k")
     task = BreastCancerTask()
-    pop = max(2, args.runs) if args.runs != 64 else 100
+    pop = max(2, args.runs)  # the shared bench knob (default 64 networks)
     rng = np.random.default_rng(args.seed)
     lim = Limits.of(core, EvolveConfig(), task.n_inputs, task.n_outputs)
     nets = [initial_network(lim, EvolveConfig(start_hidden=4, start_synapses=-1), rng, task.codec(), task.metadata)
@@ -227,7 +238,6 @@ def bench_evolve(args: argparse.Namespace) -> int:
 
 def _bar_run(name: str, core: Any, cores: int, machine: dict[str, Any], seed: int, evolve: Any) -> dict[str, Any]:
     """Train with the CLI defaults and all cores until the task's bar; the wall time to it."""
-    from .train.evolve import EvolveConfig
     from .train.parallel import make_evaluator
     from .train.tasks import load_task
 
@@ -245,7 +255,7 @@ def _bar_run(name: str, core: Any, cores: int, machine: dict[str, Any], seed: in
         return ok
 
     with make_evaluator(task, cores) as ev:
-        res = evolve(task, core, EvolveConfig(population=d["population"]), generations=d["generations"] * 4,
+        res = evolve(task, core, default_config(name), generations=d["generations"] * 4,
                      seed=seed, evaluator=ev, progress=False, on_generation=check, time_limit=900)
     bar = "test_accuracy >= 0.95" if name == "breast-cancer" else "500 steps on 10 unseen seeds"
     return {"bench": "evolve", "case": f"bar-{name}", "bar": bar, "reached": bool(reached),

@@ -484,29 +484,19 @@ def check_limits(net: Network, lim: Limits) -> None:
 
 
 def hardware_check(net: Network, core: CoreConfig) -> None:
-    """The compiler's design-rule check (or, without it, :func:`~spikeforge.hdl.image.lower`).
+    """The compiler's design-rule check of ``net`` on ``core`` (nothing may need changing).
 
     Raises
     ------
     EvolveError
         Listing what does not fit ``core``.
     """
-    try:
-        from spikeforge.toolchain.compiler.drc import design_rule_check
-    except ImportError:
-        design_rule_check = None
-    if design_rule_check is not None:
-        rep = design_rule_check(net, core)
-        if not rep.ok:
-            raise EvolveError(f"network fails the design-rule check for core {core.name!r}: "
-                              + "; ".join(str(v) for v in rep.violations[:3]))
-        return
-    from spikeforge.hdl.image import ImageError, lower
+    from spikeforge.toolchain.compiler import design_rule_check
 
-    try:
-        lower(net, core)
-    except ImageError as e:
-        raise EvolveError(f"network does not fit core {core.name!r}: {e}") from None
+    rep = design_rule_check(net, core)
+    if not rep.ok:
+        raise EvolveError(f"network fails the design-rule check for core {core.name!r}: "
+                          + "; ".join(str(v) for v in rep.violations[:3]))
 
 
 # --------------------------------------------------------------------------- selection

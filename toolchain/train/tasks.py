@@ -67,7 +67,7 @@ from spikeforge.toolchain.codec import (
     RateEncoder,
     WTADecoder,
 )
-from spikeforge.toolchain.ir import Network
+from spikeforge.toolchain.ir import Network, Neuron, Port
 from spikeforge.toolchain.reference import DEFAULT_POTENTIAL_BITS, ReferenceSimulator
 
 __all__ = [
@@ -130,12 +130,35 @@ def _output_columns(networks: Sequence[Network]) -> np.ndarray:
     return cols
 
 
+def _eval_view(net: Network) -> Network:
+    """``net`` for evaluation: input neurons without synapses out are merged into one sink.
+
+    Such an input neuron has no synapses in or out (a trainer's inputs receive none), so it
+    can change no other neuron; its port is rebound to a sink neuron without synapses (it may
+    fire, but reaches nothing). Every other neuron, and every output spike, is unchanged; the
+    simulator just has fewer neurons to step (evolved networks often use few of many inputs).
+    """
+    pre = {s.pre for s in net.synapses}
+    post = {s.post for s in net.synapses}
+    outs = {p.neuron for p in net.outputs}
+    dead = {p.neuron for p in net.inputs} - pre - post - outs
+    if len(dead) < 2:
+        return net
+    keep = [n for n in net.neurons if n.id not in dead]
+    sink = max(net.neuron_ids) + 1
+    inputs = [Port(p.name, sink if p.neuron in dead else p.neuron) for p in net.inputs]
+    return Network(neurons=keep + [Neuron(id=sink, threshold=1)], synapses=net.synapses, inputs=inputs,
+                   outputs=net.outputs)
+
+
 def _padded(networks: Sequence[Network]) -> list[Network]:
-    """Networks padded with silent neurons to one size, so the simulator takes its fast path.
+    """Networks for one simulator pass: :func:`_eval_view` of each, padded with silent neurons
+    to one size so the simulator takes its fast path.
 
     A padding neuron has no synapses, no bias and no port: it is never touched and never
     fires, so every real neuron's behaviour is unchanged.
     """
+    networks = [_eval_view(n) for n in networks]
     width = max(len(n.neurons) for n in networks)
     out = []
     for net in networks:
@@ -180,7 +203,8 @@ def run_windows(sim: ReferenceSimulator, cols: np.ndarray, runs_per_net: int, st
 
 def evaluate_classification(networks: Sequence[Network], events: tuple[np.ndarray, ...],
                             n_samples: int, labels: np.ndarray, steps: int, decoder: Decoder,
-                            potential_bits: int = DEFAULT_POTENTIAL_BITS) -> np.ndarray:
+                            potential_bits: int = DEFAULT_POTENTIAL_BITS,
+                            margin_weight: float = 0.0) -> np.ndarray:
     """Accuracy of each network on encoded samples, the population × samples in one pass.
 
     Parameters
@@ -197,11 +221,16 @@ def evaluate_classification(networks: Sequence[Network], events: tuple[np.ndarra
         Window per sample (each sample runs from a fresh state).
     decoder
         Reads each sample's output raster.
+    margin_weight
+        ``w`` of a tie-breaking bonus: the result is ``accuracy + w · margin``, where margin is
+        the mean over samples of ``(count of the true class's output − the largest other
+        count) / steps``, clipped to [-1, 1]. It rewards confident answers, which generalise
+        better than answers that win on tie-breaks.
 
     Returns
     -------
     numpy.ndarray
-        ``[len(networks)]`` accuracies in ``[0, 1]``.
+        ``[len(networks)]`` accuracies in ``[0, 1]`` (plus the margin bonus, if any).
     """
     if not networks:
         return np.zeros(0)
@@ -218,6 +247,13 @@ def evaluate_classification(networks: Sequence[Network], events: tuple[np.ndarra
         raster = run_windows(sim, _output_columns(chunk), n_samples, steps, decoder.n_outputs)
         pred = decoder.decode_batch(raster).reshape(p, n_samples)
         out[a:a + p] = (pred == labels[None, :]).mean(axis=1)
+        if margin_weight:
+            counts = raster.sum(axis=1).reshape(p, n_samples, -1).astype(float)
+            lab = np.broadcast_to(labels[None, :], (p, n_samples))
+            true = np.take_along_axis(counts, lab[..., None], axis=2)[..., 0]
+            np.put_along_axis(counts, lab[..., None], -np.inf, axis=2)
+            margin = np.clip((true - counts.max(axis=2)) / steps, -1.0, 1.0)
+            out[a:a + p] += margin_weight * margin.mean(axis=1)
     return out
 
 
@@ -235,12 +271,15 @@ class ClassificationTask:
         The codes (``decoder.n_outputs`` = number of classes).
     preprocess_spec
         Optional ``metadata["preprocess"]`` applied to raw features before the encoder.
+    margin_weight
+        Weight of the confidence bonus in the fitness (see :func:`evaluate_classification`).
     """
 
     def __init__(self, name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                  y_test: np.ndarray, encoder: Encoder, decoder: Decoder,
-                 preprocess_spec: dict[str, Any] | None = None) -> None:
+                 preprocess_spec: dict[str, Any] | None = None, margin_weight: float = 0.0) -> None:
         self.name = name
+        self.margin_weight = margin_weight
         self.encoder, self.decoder = encoder, decoder
         self.n_inputs, self.n_outputs = encoder.n_inputs, decoder.n_outputs
         self.metadata: dict[str, Any] = {"preprocess": preprocess_spec} if preprocess_spec else {}
@@ -258,9 +297,9 @@ class ClassificationTask:
         return self.encoder, self.decoder
 
     def evaluate(self, networks: Sequence[Network], seed: int) -> np.ndarray:
-        """Training accuracy of each network (``seed`` is unused: the task is deterministic)."""
+        """Training accuracy (+ margin bonus) of each network (``seed`` is unused: deterministic)."""
         return evaluate_classification(networks, self._train, len(self.y_train), self.y_train,
-                                       self.encoder.steps, self.decoder)
+                                       self.encoder.steps, self.decoder, margin_weight=self.margin_weight)
 
     def accuracy(self, network: Network, split: str = "test") -> float:
         """Accuracy of one network on ``"train"`` or ``"test"``."""
@@ -301,26 +340,30 @@ class XorTask(ClassificationTask):
 class BreastCancerTask(ClassificationTask):
     """Wisconsin diagnostic breast cancer (scikit-learn's bundled copy; no download).
 
-    30 features, min-max scaled on the training split (recorded as ``metadata["preprocess"]``),
+    30 features, mean ± 1.5 σ of the training split scaled to [0, 1] (recorded as
+    ``metadata["preprocess"]``; the encoder clips),
     rate coded over ``steps`` steps with up to ``max_spikes`` spikes; 2 outputs, WTA
     (class 1 = benign, scikit-learn's labels). Stratified 80/20 train/test split with
-    ``split_seed``.
+    ``split_seed``. Fitness = training accuracy + ``margin_weight`` × mean spike-count margin.
     """
 
     def __init__(self, steps: int = 8, max_spikes: int = 8, split_seed: int = 0,
-                 test_size: float = 0.2) -> None:
+                 test_size: float = 0.2, margin_weight: float = 0.05) -> None:
         from sklearn.datasets import load_breast_cancer
         from sklearn.model_selection import train_test_split
 
         data = load_breast_cancer()
         xtr, xte, ytr, yte = train_test_split(data.data, data.target, test_size=test_size,
                                               stratify=data.target, random_state=split_seed)
-        lo, hi = xtr.min(axis=0), xtr.max(axis=0)
-        spec = {"kind": "affine", "offset": lo.tolist(), "scale": np.where(hi > lo, hi - lo, 1.0).tolist(),
+        # mean ± 1.5 σ of the training split → [0, 1] (clipped): finer steps for the bulk of
+        # these heavy-tailed features than min-max scaling gives.
+        mu, sd = xtr.mean(axis=0), xtr.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        spec = {"kind": "affine", "offset": (mu - 1.5 * sd).tolist(), "scale": (3.0 * sd).tolist(),
                 "features": [str(f) for f in data.feature_names]}
         super().__init__("breast-cancer", xtr, ytr, xte, yte,
                          RateEncoder(n_values=30, steps=steps, max_spikes=max_spikes),
-                         WTADecoder(n_outputs=2), spec)
+                         WTADecoder(n_outputs=2), spec, margin_weight)
         self.metadata["classes"] = [str(c) for c in data.target_names]
         self.metadata["split"] = {"kind": "stratified", "test_size": test_size, "seed": split_seed}
 
