@@ -308,3 +308,25 @@ def test_flash_runs_the_programmer(tmp_path, capsys, monkeypatch):
     assert main(["flash", str(bit), "--board", "ulx3s-85f"]) == 0
     assert log.read_text() == f"-b ulx3s -f {bit}"
     assert "flashed" in capsys.readouterr().out
+
+
+def test_board_sim_emulated_serves_a_pty_the_cli_can_use(files, capsys):
+    import signal
+    import subprocess
+
+    netf, inf = files
+    exe = os.path.join(os.path.dirname(sys.executable), "spikeforge")
+    proc = subprocess.Popen([exe, "board-sim", "--config", "tiny", "--emulated"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().startswith("emulated board: core 'tiny'")
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/")
+        assert main(["run", str(netf), "--port", path, "--inputs", str(inf), "--steps", "30", "--json"]) == 0
+        got = capsys.readouterr().out
+        assert main(["simulate", str(netf), "--inputs", str(inf), "--steps", "30", "--json"]) == 0
+        assert capsys.readouterr().out == got
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    assert json.loads(out.strip().splitlines()[-1])["emulated_board"]["executed"] > 0

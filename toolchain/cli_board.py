@@ -52,6 +52,9 @@ def add_board_parsers(sub: argparse._SubParsersAction) -> None:
                    help="serve on 127.0.0.1:PORT (0: any free port) instead of a pseudo-terminal")
     p.add_argument("--build-dir", metavar="DIR", default=None,
                    help="cache of the compiled virtual board (default: $SPIKEFORGE_BUILD_DIR or ./build)")
+    from .cli_deploy import add_emulated_options
+
+    add_emulated_options(p)  # --emulated: the Python emulated board (toolchain/cli_deploy.py)
     p.set_defaults(func=cmd_board_sim)
 
 
@@ -67,6 +70,10 @@ def cmd_board_sim(args: argparse.Namespace) -> int:
         raise ValueError(f"--tcp {args.tcp} is out of range; allowed: 0..65535")
     if args.clock_mhz <= 0:
         raise ValueError(f"--clock-mhz {args.clock_mhz} is out of range; allowed: > 0")
+    if args.emulated:
+        from .cli_deploy import serve_emulated
+
+        return serve_emulated(args, cfg)
     sys.stderr.write(f"spikeforge: starting the virtual board (core '{cfg.name}', {args.baud} baud); "
                      "the first start compiles it with Verilator\n")
     try:

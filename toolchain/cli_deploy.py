@@ -21,6 +21,7 @@ from typing import Any
 __all__ = [
     "FLASH_TOOLS",
     "add_deploy_parsers",
+    "add_emulated_options",
     "bench_link",
     "flash_command",
     "serve_emulated",

@@ -776,10 +776,13 @@ class Device:
         """Reset, then run ``steps`` steps with these inputs: the board's ``reference.simulate``.
 
         ``inputs`` are ``(input_index, time, value)`` triples, checked like
-        :func:`spikeforge.hdl.driver.run_commands` does (index, time, value, accumulator).
+        :func:`spikeforge.hdl.driver.run_commands` does (index, time, value, accumulator);
+        as in the reference model, those at a time ``>= steps`` are ignored.
         """
         img = self._need_image()
         cfg = img.config
+        # like the reference: inputs at or after `steps` cannot act within the run (dropped)
+        inputs = [e for e in inputs if int(e[1]) < steps]
         cmds = run_commands(img, inputs, steps)  # validates; INPUTs before the RUN that runs them
         self.reset()
         beats: list[int] = []
