@@ -169,3 +169,13 @@ def test_delays_60_fan_out_300_float_weights_on_up5k_rtl():
     assert res.report["compiled"]["relays"] > 0 and not res.report["quantization"]["exact"]
     integer = long_wide_float(2, 200, 300, 60, floats=False)
     _verilator_check(integer, PRESETS["up5k"], 120, seed=1)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(max_neurons=24, max_synapses=90, max_delay=50))
+def test_sweep_many_random_networks_through_every_pass(net):
+    """Hundreds of random networks, every pass checked and the images run from memory."""
+    res = compile_network(net, TINY, max_cores=6, verify_steps=60)
+    assert res.report["verify"]["ok"]
+    assert all(r.checked or not r.changed for r in res.records if r.name not in ("quantize", "fan-in"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -246,7 +247,8 @@ def bench_compile(args: argparse.Namespace) -> int:
             "config": cfg.name, "cores": c["cores"], "compiled_neurons": c["neurons"],
             "compiled_synapses": c["synapses"], "relays": c["relays"], "routes": c["routes"],
             "seconds": round(min(times), 4), "seconds_median": round(sorted(times)[1], 4),
-            "peak_mb": round(peak / 2**20, 3), "machine": machine,
+            "peak_mb": round(peak / 2**20, 3), "load_avg_1min": round(os.getloadavg()[0], 2),
+            "machine": machine,
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
