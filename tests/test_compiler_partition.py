@@ -71,3 +71,12 @@ def test_synapse_table_limit_splits_too():
     net = random_network(2, 10, 60, max_delay=4, all_modes=False, threshold_range=(1, 50))
     res = compile_network(net, cfg, max_cores=10, verify_steps=30)
     assert all(len(p.synapses) <= 16 for p in res.core_networks)
+
+
+def test_route_weight_must_fit_an_input_command():
+    cfg = CoreConfig(name="narrow-input", n_neurons=4, n_synapses=40, max_delay=4, weight_bits=8, input_bits=4)
+    net = random_network(3, 8, 30, max_delay=4, all_modes=False, weight_range=(20, 100))
+    for n in net.neurons:
+        net.add_output(n.id, f"o{n.id}")
+    with pytest.raises(CompileError, match=r"weight \d+ is sent as an INPUT value, .* 4 bits \(-8\.\.7\)"):
+        compile_network(net, cfg, max_cores=4)

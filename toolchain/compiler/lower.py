@@ -296,6 +296,13 @@ def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int
     pm.run(flow, g)
     compiled = graph_to_network(g)
     parts, routes = _split(g, compiled)
+    ilo, ihi = -(1 << (config.input_bits - 1)), (1 << (config.input_bits - 1)) - 1
+    for r in routes:
+        if not ilo <= r.weight <= ihi:
+            raise CompileError(
+                f"route {r.src}->{r.dst} (core {r.src_core} -> {r.dst_core}): weight {r.weight} is sent "
+                f"as an INPUT value, which core {config.name!r} holds in {config.input_bits} bits "
+                f"({ilo}..{ihi})")
     images = []
     for c, part in enumerate(parts):
         try:
