@@ -10,6 +10,8 @@ from compiler_helpers import SMALL
 
 from spikeforge.toolchain.compiler import CompileError, EquivalenceError, Flow, Pass, PassManager
 from spikeforge.toolchain.compiler.delays import LegaliseDelays
+from spikeforge.toolchain.compiler.fanout import FanoutTree
+from spikeforge.toolchain.compiler.lower import default_flow
 from spikeforge.toolchain.compiler.passes import (
     CompileContext,
     graph_to_network,
@@ -111,3 +113,38 @@ def test_same_behaviour_reports_the_difference():
     stim = [[(0, t, 60) for t in range(0, 30, 3)]]
     assert same_behaviour(net, net.copy(), stim, 40, 16) is None
     assert "spikes" in same_behaviour(net, other, stim, 40, 16)
+
+
+def _odd_networks() -> list[Network]:
+    empty = Network()
+    isolated = Network()
+    for i in range(3):
+        isolated.add_neuron(i)
+    isolated.add_input(0)
+    isolated.add_output(2)
+    loops = Network()
+    for i in range(3):
+        loops.add_neuron(i, threshold=1)
+    loops.add_input(0)
+    loops.add_synapse(0, 0, 1, 30)
+    loops.add_synapse(0, 1, 200, 1)
+    loops.add_synapse(1, 2, 1, 12)
+    loops.add_synapse(2, 0, -1, 1)
+    loops.add_synapse(2, 2, 0, 3)
+    loops.add_output(2)
+    return [empty, isolated, loops]
+
+
+@pytest.mark.parametrize("name", [p.name for p in default_flow().passes])
+def test_no_pass_crashes_on_empty_isolated_self_loops_and_cycles(name):
+    from compiler_helpers import assert_same_spikes, run_pass
+
+    for net in _odd_networks():
+        (p,) = [q for q in default_flow(max_fanout=2).passes if q.name == name]
+        try:
+            out, _, _ = run_pass(p, net)
+        except CompileError as e:  # only a refusal with numbers is acceptable
+            assert isinstance(p, FanoutTree) and "max_fanout" in str(e)
+            continue
+        if p.exact:
+            assert_same_spikes(net, out)
