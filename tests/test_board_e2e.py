@@ -57,6 +57,10 @@ def _same_spikes_three_ways(kind: str, tmp_path, capsys, n_random: int) -> None:
             assert main(["run", str(net_file), "--port", path, "--timeout", "5", *common]) == 0, capsys.readouterr().err
             got = capsys.readouterr().out
             assert got == want, f"{case.name}: {kind} board differs from simulate"
+            # again on the loaded image: RESET after a run must bring the board back to t = 0
+            assert main(["run", str(net_file), "--no-load", "--port", path, "--timeout", "5", *common]) == 0, \
+                capsys.readouterr().err
+            assert capsys.readouterr().out == want, f"{case.name}: {kind} board, second run differs"
             assert len(json.loads(got)["fire_counts"]) == len(case.network.neurons)  # every neuron listed
 
 

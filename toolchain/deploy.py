@@ -777,22 +777,25 @@ class Device:
 
         ``inputs`` are ``(input_index, time, value)`` triples, checked like
         :func:`spikeforge.hdl.driver.run_commands` does (index, time, value, accumulator);
-        as in the reference model, those at a time ``>= steps`` are ignored.
+        as in the reference model, those at a time ``>= steps`` are ignored. If spikes are lost
+        on the way back (:class:`StateAdvancedError`), the whole run is done again from a
+        RESET, up to ``retries`` times: the result is exact or an error, never partial.
         """
         img = self._need_image()
         cfg = img.config
         # like the reference: inputs at or after `steps` cannot act within the run (dropped)
         inputs = [e for e in inputs if int(e[1]) < steps]
         cmds = run_commands(img, inputs, steps)  # validates; INPUTs before the RUN that runs them
-        self.reset()
-        beats: list[int] = []
-        slots: list[tuple[int, int]] = []
-        for c in cmds:
-            if c.op == Opcode.INPUT:
-                beats.append(beat_encoder(cfg)(Opcode.INPUT.value, c.addr, c.data))
-            else:  # RUN n: the INPUTs gathered so far belong to its first step
-                slots += self._step_beats(beats, c.data)
-                beats = []
+        replays = 0
+        while True:
+            try:
+                slots = self._replay(cmds, cfg)
+                break
+            except StateAdvancedError as e:  # spikes lost: the whole run is known, so run it again
+                replays += 1
+                if replays > self.retries:
+                    raise
+                log.warning("%s; running again from timestep 0 (%d of %d)", e, replays, self.retries)
         n = len(img.neuron_ids)
         out = sorted((t, s) for s, t in slots if s < n)  # times are already unwrapped
         fan = self._fan_out(img)
@@ -802,6 +805,19 @@ class Device:
             spike_index=np.array([s for _, s in out], dtype=np.int64),
             events=sum(fan[s] for _, s in out),
         )
+
+    def _replay(self, cmds: Sequence[Command], cfg: CoreConfig) -> list[tuple[int, int]]:
+        """RESET, then the run's commands as STEP frames; spikes as ``(slot, t)``."""
+        self.reset()
+        beats: list[int] = []
+        slots: list[tuple[int, int]] = []
+        for c in cmds:
+            if c.op == Opcode.INPUT:
+                beats.append(beat_encoder(cfg)(Opcode.INPUT.value, c.addr, c.data))
+            else:  # RUN n: the INPUTs gathered so far belong to its first step
+                slots += self._step_beats(beats, c.data)
+                beats = []
+        return slots
 
     def _fan_out(self, img: CoreImage) -> list[int]:
         """Synapses leaving each used slot (``events`` = spikes x fan-out, as the reference)."""
