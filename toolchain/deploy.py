@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -640,11 +640,14 @@ class Device:
         if dones[0] is not None:
             self._check_time(dones[0], "RESET")
 
-    def load(self, image: CoreImage, *, progress: bool = False) -> LoadReport:
+    def load(self, image: CoreImage, *, progress: bool = False,
+             clock: Callable[[], float] | None = None) -> LoadReport:
         """Load a core image: check its core, RESET(fingerprint), LOAD frames, RESET.
 
         Frames are pipelined (``window`` in flight). After the load, READ_COUNTERS checks
-        that the core ignored none of the beats.
+        that the core ignored none of the beats. ``seconds`` of the report is the wall time of
+        the LOAD frames; give ``clock`` (e.g. a virtual board's simulated time) to time them
+        with it instead.
 
         Raises
         ------
@@ -680,13 +683,14 @@ class Device:
             from tqdm import tqdm
 
             bar = tqdm(total=len(reqs), unit="frame", desc="load", leave=False)
-        t0 = time.perf_counter()
+        now = clock or time.perf_counter
+        t0 = now()
         try:
             self._transact(reqs, "LOAD", progress=bar.update if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
-        seconds = time.perf_counter() - t0
+        seconds = now() - t0
         self.reset()
         after = self.counters().core_errors
         if (after - before) & 0xFFFF:
