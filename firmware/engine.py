@@ -388,6 +388,13 @@ class CommandEngine(wiring.Component):
             with m.State("PUSH_CLR"):
                 m.d.comb += self.cmd.valid.eq(1)
                 with m.If(self.cmd.ready):
+                    m.d.sync += cop.eq(Opcode.NOP.value)
+                    m.next = "PUSH_NOP"
+            with m.State("PUSH_NOP"):
+                # the core takes its next command only once CLEAR has finished (its ``busy`` is
+                # low while it clears), so a NOP behind it marks the end of the clear
+                m.d.comb += self.cmd.valid.eq(1)
+                with m.If(self.cmd.ready):
                     m.next = "WAITCORE"
             with m.State("WAITCORE"):
                 with m.If(~self.core_busy):

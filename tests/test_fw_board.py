@@ -110,8 +110,9 @@ def emulate(chunks: list[bytes]) -> tuple[list[proto.Reply], list[int]]:
 
 
 def test_board_identify_and_protocol_errors_match_emulator():
-    """IDENTIFY, unknown op, bad length, bad seq, duplicate, empty run, counters, garbage (NAK),
-    a bad CRC, WRONG_CORE: the gateware's replies equal the emulated board's."""
+    """IDENTIFY, unknown op, bad length, bad seq, duplicate, empty run, garbage (NAK), a bad
+    CRC, WRONG_CORE, RESET after a run, counters: the gateware's replies equal the emulated
+    board's."""
     req = proto.encode_request
     bad_crc = bytearray(req(3, proto.Op.RUN, b"\x01\x00"))
     bad_crc[2] ^= 0x40
@@ -126,7 +127,9 @@ def test_board_identify_and_protocol_errors_match_emulator():
         bytes(bad_crc),
         req(9, proto.Op.RESET, b"\x00" * 8),
         req(9, proto.Op.RESET, proto.fingerprint_bytes(TINY)),
-        req(10, proto.Op.READ_COUNTERS),
+        req(10, proto.Op.RUN, b"\x05\x00"),
+        req(11, proto.Op.RESET),  # its Done must say timestep 0 (the clear has finished)
+        req(12, proto.Op.READ_COUNTERS),
     ]
     want, per = emulate(chunks)
     got = replies(run_board(chunks, per))
