@@ -148,3 +148,17 @@ def test_no_pass_crashes_on_empty_isolated_self_loops_and_cycles(name):
             continue
         if p.exact:
             assert_same_spikes(net, out)
+
+
+def test_network_to_graph_equals_to_networkx():
+    from spikeforge.toolchain.netgen import random_network as rn
+
+    for seed in range(5):
+        net = rn(seed, 30, 200, max_delay=40)  # parallel synapses and self loops included
+        fast, ref = network_to_graph(net), net.to_networkx()
+        assert list(fast.nodes(data=True)) == list(ref.nodes(data=True))
+        assert list(fast.edges(keys=True, data=True)) == list(ref.edges(keys=True, data=True))
+        assert sorted(fast.in_edges(keys=True, data=True)) == sorted(ref.in_edges(keys=True, data=True))
+        assert {k: v for k, v in fast.graph.items() if not k.startswith("_")} == ref.graph
+        fast.remove_edge(net.synapses[0].pre, net.synapses[0].post)  # networkx methods still work
+        assert fast.number_of_edges() == len(net.synapses) - 1

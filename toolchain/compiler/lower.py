@@ -38,7 +38,7 @@ from spikeforge.hdl.image import (
     synapse_fields,
     word_bits,
 )
-from spikeforge.toolchain.ir import Network, Port, Synapse
+from spikeforge.toolchain.ir import Network, Port
 from spikeforge.toolchain.reference import InputEvent, ReferenceSimulator, SimResult, simulate_batch
 
 from .delays import LegaliseDelays
@@ -100,7 +100,8 @@ class CompileResult:
     images
         One core image per core (``images[c]`` loads core ``c``).
     core_networks
-        The network each image was lowered from (with the ``route:<id>`` ports).
+        The network each image was lowered from (with the ``route:<id>`` ports); they share
+        their neuron and synapse objects with ``network``.
     routes
         The cross-core synapses (empty on one core).
     report
@@ -176,7 +177,7 @@ def _split(g: nx.MultiDiGraph, net: Network) -> tuple[list[Network], list[Route]
     for s in net.synapses:
         a, b = core[s.pre], core[s.post]
         if a == b:
-            parts[a].synapses.append(Synapse(s.pre, s.post, s.weight, s.delay))
+            parts[a].synapses.append(s)
         else:
             raw.append((a, s.pre, b, s.post, int(s.weight), s.delay))
     for p in net.inputs:
