@@ -64,6 +64,9 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=float, default=0.0, help="training noise std (default: 0)")
     p.add_argument("--epochs", type=int, default=40, help="training epochs (default: 40)")
     p.add_argument("--encoding", choices=("rate", "ttfs"), default="rate", help="input code")
+    p.add_argument("--neuron", choices=("if", "lif"), default=None,
+                   help="hidden neurons: IF with reset by subtraction, or the contract's LIF (shift "
+                        "leak 4, refractory 2) for soft-LIF (default: lif for softlif, else if)")
     p.add_argument("--percentile", type=float, default=99.9, help="normalisation percentile")
     p.add_argument("--weights", metavar="NPZ|NIR",
                    help="convert these weights instead of training (.npz from --save-weights, "
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace, curve_steps: tuple[int, ...] = (2, 4, 8, 16, 3
         ConvertError,
         convert,
         evaluate,
+        lif_softlif_params,
         load_task,
         provenance,
         train_mlp,
@@ -109,13 +113,15 @@ def run(args: argparse.Namespace, curve_steps: tuple[int, ...] = (2, 4, 8, 16, 3
                 bar.set_postfix(loss=f"{loss:.3f}")
                 bar.update(1)
 
+        lif = lif_softlif_params(4, 2) if args.activation == "softlif" else None
         mlp = train_mlp(data.x_train, data.y_train, hidden=hidden, activation=args.activation,
-                        epochs=args.epochs, noise=args.noise, seed=args.seed, progress=tick)
+                        epochs=args.epochs, noise=args.noise, seed=args.seed, softlif_params=lif,
+                        progress=tick)
         if bar is not None:
             bar.close()
     train_s = time.perf_counter() - t0
     net, report = convert(mlp, data.x_train, cfg, timesteps=args.timesteps, encoding=args.encoding,
-                          percentile=args.percentile)
+                          percentile=args.percentile, neuron=getattr(args, "neuron", None))
     t0 = time.perf_counter()
     ev = evaluate(mlp, net, report, data.x_test, data.y_test, curve_steps=curve_steps,
                   potential_bits=cfg.potential_bits)

@@ -97,6 +97,7 @@ __all__ = [
     "convert",
     "evaluate",
     "float_snn_predict",
+    "lif_softlif_params",
     "load_task",
     "provenance",
     "save_curve_plot",
@@ -177,20 +178,55 @@ def _softlif_both(a: np.ndarray, tau_rc: float, tau_ref: float, sigma: float,
     return amp * r, amp * g
 
 
-def _act(name: str, a: np.ndarray) -> np.ndarray:
+def _act(name: str, a: np.ndarray, lif: dict[str, float] | None = None) -> np.ndarray:
     if name == "relu":
         return np.maximum(a, 0.0)
     if name == "clipped_relu":
         return np.clip(a, 0.0, 1.0)
-    return softlif(a)
+    return softlif(a, **(lif or {}))
 
 
-def _act_grad(name: str, a: np.ndarray) -> np.ndarray:
+def _act_grad(name: str, a: np.ndarray, lif: dict[str, float] | None = None) -> np.ndarray:
     if name == "relu":
         return (a > 0).astype(float)
     if name == "clipped_relu":
         return ((a > 0) & (a < 1)).astype(float)
-    return softlif_grad(a)
+    return softlif_grad(a, **(lif or {}))
+
+
+#: Seconds per step the soft-LIF time constants are measured against when an MLP becomes LIF
+#: neurons (only the ratios τ/dt matter).
+LIF_DT = 1e-3
+
+
+def lif_softlif_params(leak_shift: int = 4, refractory: int = 2, sigma: float = SIGMA) -> dict[str, float]:
+    """Soft-LIF constants that the contract's LIF neuron realises exactly (at :data:`LIF_DT`).
+
+    A neuron with shift leak ``k`` (decay ``α = 1 − 2⁻ᵏ`` per step), reset to zero and
+    ``refractory`` steps, driven by a constant ``J`` per step, fires every
+    ``r + ⌈τ ln(1 + 1/(j − 1))⌉`` steps with ``τ = −1/ln α`` and ``j = J / (θ (1 − α))``: the LIF
+    rate curve with ``τ_RC = τ`` and ``τ_ref = r`` (+ ½ step for the ceiling, on average).
+    """
+    if not (isinstance(leak_shift, int) and 1 <= leak_shift <= 15):
+        raise ConvertError(f"leak_shift = {leak_shift!r} is out of range; allowed: 1..15")
+    if not (isinstance(refractory, int) and 0 <= refractory <= 15):
+        raise ConvertError(f"refractory = {refractory!r} is out of range; allowed: 0..15")
+    alpha = 1.0 - 2.0 ** -leak_shift
+    return {"tau_rc": -LIF_DT / math.log(alpha), "tau_ref": (refractory + 0.5) * LIF_DT, "sigma": sigma}
+
+
+def _lif_of(params: dict[str, float]) -> tuple[int, int]:
+    """The (leak_shift, refractory) nearest to soft-LIF constants (warns when inexact)."""
+    p = {"tau_rc": TAU_RC, "tau_ref": TAU_REF, "sigma": SIGMA, **params}
+    alpha = math.exp(-LIF_DT / p["tau_rc"])
+    k = max(1, min(15, round(-math.log2(1.0 - alpha))))
+    r = max(0, round(p["tau_ref"] / LIF_DT - 0.5))
+    exact = lif_softlif_params(k, r, p["sigma"])
+    if any(abs(exact[key] - p[key]) > 1e-3 * exact[key] for key in ("tau_rc", "tau_ref")):
+        log.warning("soft-LIF tau_rc = %g s, tau_ref = %g s are not an exact LIF of the contract at "
+                    "dt = %g s; using shift leak k = %d, refractory %d (train with "
+                    "lif_softlif_params(%d, %d) to match)", p["tau_rc"], p["tau_ref"], LIF_DT, k, r, k, r)
+    return k, r
 
 
 # ------------------------------------------------------------------------------ the MLP
@@ -206,11 +242,14 @@ class MLP:
         One vector per layer.
     activation
         Hidden activation, one of :data:`ACTIVATIONS`.
+    softlif_params
+        ``tau_rc``, ``tau_ref``, ``sigma`` of the soft-LIF (defaults: :data:`TAU_RC`…).
     """
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     activation: str = "relu"
+    softlif_params: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -249,7 +288,7 @@ class MLP:
         out = []
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             a = h @ w.T + b
-            h = a if k == len(self.weights) - 1 else _act(self.activation, a)
+            h = a if k == len(self.weights) - 1 else _act(self.activation, a, self.softlif_params)
             out.append(h)
         return out
 
@@ -261,19 +300,22 @@ class MLP:
         """Write as ``.npz`` (plain float arrays, no pickle)."""
         arrays = {f"w{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"b{k}": b for k, b in enumerate(self.biases)})
-        np.savez(path, activation=np.array(self.activation), **arrays)
+        lif = {f"softlif_{k}": np.array(float(v)) for k, v in self.softlif_params.items()}
+        np.savez(path, activation=np.array(self.activation), **lif, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> MLP:
         """Read what :meth:`save` wrote (``allow_pickle=False``)."""
         with np.load(path, allow_pickle=False) as z:
             n = sum(1 for k in z.files if k.startswith("w"))
-            return cls([z[f"w{k}"] for k in range(n)], [z[f"b{k}"] for k in range(n)], str(z["activation"]))
+            lif = {k.removeprefix("softlif_"): float(z[k]) for k in z.files if k.startswith("softlif_")}
+            return cls([z[f"w{k}"] for k in range(n)], [z[f"b{k}"] for k in range(n)], str(z["activation"]),
+                       lif)
 
 
 def train_mlp(x: ArrayLike, y: ArrayLike, *, hidden: Sequence[int] = (128,), activation: str = "relu",
               epochs: int = 40, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 1e-4,
-              noise: float = 0.0, seed: int = 0,
+              noise: float = 0.0, seed: int = 0, softlif_params: dict[str, float] | None = None,
               progress: Callable[[int, float], None] | None = None) -> MLP:
     """Train an MLP classifier with Adam on softmax cross-entropy.
 
@@ -292,6 +334,9 @@ def train_mlp(x: ArrayLike, y: ArrayLike, *, hidden: Sequence[int] = (128,), act
         (Hunsberger & Eliasmith: robustness to spiking variability); 0 for none.
     seed
         Initialisation, shuffling and noise.
+    softlif_params
+        Soft-LIF constants (``tau_rc``, ``tau_ref``, ``sigma``); :func:`lif_softlif_params` gives
+        ones the contract's LIF neuron realises.
     progress
         Called after each epoch with ``(epoch, mean loss)``.
     """
@@ -325,7 +370,7 @@ def train_mlp(x: ArrayLike, y: ArrayLike, *, hidden: Sequence[int] = (128,), act
                 a = h @ ws[k].T + bs[k]
                 pre.append(a)
                 if k < nl - 1:
-                    h = _act(activation, a)
+                    h = _act(activation, a, softlif_params)
                     if noise > 0:
                         h = h + rng.normal(0, noise, h.shape)
                     hs.append(h)
@@ -340,7 +385,7 @@ def train_mlp(x: ArrayLike, y: ArrayLike, *, hidden: Sequence[int] = (128,), act
                 gb = delta.sum(axis=0)
                 grads[:0] = [gw, gb]
                 if k:
-                    delta = (delta @ ws[k]) * _act_grad(activation, pre[k - 1])
+                    delta = (delta @ ws[k]) * _act_grad(activation, pre[k - 1], softlif_params)
             step += 1
             for i, (prm, g) in enumerate(zip(params, grads, strict=True)):
                 m[i] = b1 * m[i] + (1 - b1) * g
@@ -350,7 +395,7 @@ def train_mlp(x: ArrayLike, y: ArrayLike, *, hidden: Sequence[int] = (128,), act
                 prm -= lr * mh / (np.sqrt(vh) + eps)
         if progress is not None:
             progress(epoch, float(np.mean(losses)))
-    return MLP(ws, bs, activation)
+    return MLP(ws, bs, activation, dict(softlif_params or {}))
 
 
 # ------------------------------------------------------------------------------ data
@@ -426,7 +471,11 @@ class ConversionReport:
     zero_weights_dropped
         Synapses whose weight rounded to 0.
     scaled
-        The normalised float layers ``(W̃_l, b̃_l per step)`` the float SNN runs.
+        The normalised float layers ``(W̃_l, b̃_l per step)`` the float SNN runs (threshold 1).
+    kinds
+        ``"if"`` or ``"lif"`` per weight layer (the output layer is always IF).
+    lif
+        ``(leak_shift, refractory)`` of the LIF layers.
     """
 
     lambdas: list[float]
@@ -437,6 +486,8 @@ class ConversionReport:
     clipped_biases: int = 0
     zero_weights_dropped: int = 0
     scaled: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    kinds: list[str] = field(default_factory=list)
+    lif: tuple[int, int] = (4, 2)
 
 
 def _encoder(encoding: str, n: int, steps: int) -> Encoder:
@@ -447,8 +498,9 @@ def _encoder(encoding: str, n: int, steps: int) -> Encoder:
 
 def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int = 32,
             encoding: str = "rate", percentile: float = 99.9, output_percentile: float | None = None,
-            touch_bias: bool = True, check_fit: bool = True) -> tuple[Network, ConversionReport]:
-    """Convert a trained MLP into an integer IF network for ``config``.
+            neuron: str | None = None, touch_bias: bool = True,
+            check_fit: bool = True) -> tuple[Network, ConversionReport]:
+    """Convert a trained MLP into an integer spiking network for ``config``.
 
     Parameters
     ----------
@@ -465,6 +517,13 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
         ``"rate"`` or ``"ttfs"`` (see the module docstring).
     percentile
         Percentile of positive activations that becomes one spike per step.
+    output_percentile
+        The same for the output layer (default: ``percentile``).
+    neuron
+        Hidden neurons: ``"if"`` (data-normalised IF, reset by subtraction) or ``"lif"`` (the
+        contract's LIF — shift leak, refractory period, reset to zero — realising the soft-LIF
+        rate curve the MLP was trained with, Hunsberger & Eliasmith's swap; needs
+        ``activation == "softlif"``). Default: ``"lif"`` for soft-LIF MLPs, else ``"if"``.
     touch_bias
         Give neurons whose bias rounds to 0 a bias of +1 (see the module docstring).
     check_fit
@@ -487,6 +546,17 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
         raise ConvertError(f"timesteps = {timesteps!r} is out of range; allowed: an integer >= 1")
     if not 0 < percentile <= 100:
         raise ConvertError(f"percentile = {percentile} is out of range; allowed: (0, 100]")
+    if neuron is None:
+        neuron = "lif" if mlp.activation == "softlif" else "if"
+    if neuron not in ("if", "lif"):
+        raise ConvertError(f"neuron = {neuron!r} is not allowed; allowed: 'if', 'lif'")
+    if neuron == "lif" and mlp.activation != "softlif":
+        raise ConvertError(f"neuron = 'lif' needs an MLP trained with activation 'softlif', not "
+                           f"{mlp.activation!r}; use neuron = 'if'")
+    k_lif, r_lif = _lif_of(mlp.softlif_params) if neuron == "lif" else (4, 2)
+    alpha = 1.0 - 2.0 ** -k_lif
+    amp = 1.0 / _lif_rate(np.float64(2.0), mlp.softlif_params.get("tau_rc", TAU_RC),
+                          mlp.softlif_params.get("tau_ref", TAU_REF))
     x = np.asarray(x_norm, dtype=float)
     if x.ndim != 2 or x.shape[1] != mlp.sizes[0]:
         raise ConvertError(f"normalisation data has shape {x.shape}; the MLP takes [n, {mlp.sizes[0]}]")
@@ -496,7 +566,16 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
     acts = mlp.activations(x)
     lambdas, prev = [], 1.0
     scaled: list[tuple[np.ndarray, np.ndarray]] = []
+    kinds = ["lif" if neuron == "lif" and k < n_layers - 1 else "if" for k in range(n_layers)]
     for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
+        if kinds[k] == "lif":
+            # j = a + 1 in units of the threshold current θ(1 − α); one spike per step of the
+            # layer below stands for ``prev`` of its activation; this layer's activation
+            # h = amp · r(j) is h · dt / amp spikes per step
+            scaled.append(((1.0 - alpha) * w * prev, (1.0 - alpha) * (b + 1.0)))
+            prev = amp / LIF_DT
+            lambdas.append(prev)
+            continue
         a = acts[k]
         pos = a[a > 0]
         pct = output_percentile if (k == n_layers - 1 and output_percentile is not None) else percentile
@@ -530,6 +609,7 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
             net.add_synapse(i, i, 1, 1)
     thresholds, clipped, dropped = [], 0, 0
     for k, (ws, bs) in enumerate(scaled):
+        lif = kinds[k] == "lif"
         peak = float(np.abs(ws).max()) if ws.size else 0.0
         theta = int(min(tmax, max(1, math.floor(wmax / peak)) if peak > 0 else wmax))
         thresholds.append(theta)
@@ -540,9 +620,11 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
         if touch_bias:
             bq = np.where(bq == 0, 1, bq)
         last = k == n_layers - 1
+        mode: dict[str, Any] = ({"leak": "shift", "leak_shift": k_lif, "refractory": r_lif}
+                                if lif else {"reset": "subtract"})
         for j, i in enumerate(ids[k + 1]):
-            net.add_neuron(i, threshold=theta, reset="subtract", bias=int(bq[j]),
-                           name=f"out{j}" if last else f"h{k + 1}_{j}")
+            net.add_neuron(i, threshold=theta, bias=int(bq[j]), name=f"out{j}" if last else f"h{k + 1}_{j}",
+                           **mode)
         pre, post = ids[k], ids[k + 1]
         nz = np.argwhere(wq != 0)
         dropped += int(wq.size - len(nz))
@@ -559,14 +641,16 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
         "method": "data-based normalisation, IF reset-by-subtraction (Rueckauer et al. 2017)",
         "activation": mlp.activation, "percentile": percentile, "lambdas": lambdas,
         "thresholds": thresholds, "timesteps": T, "latency": L, "run_steps": R,
-        "encoding": encoding, "config": config.name, "sizes": sizes,
+        "encoding": encoding, "config": config.name, "sizes": sizes, "neurons": kinds,
+        **({"lif": {"leak_shift": k_lif, "refractory": r_lif}} if neuron == "lif" else {}),
     }
     net.validate()
     if check_fit:
         from spikeforge.hdl.image import lower
 
         lower(net, config)
-    report = ConversionReport(lambdas, thresholds, T, L, encoding, clipped, dropped, scaled)
+    report = ConversionReport(lambdas, thresholds, T, L, encoding, clipped, dropped, scaled, kinds,
+                              (k_lif, r_lif))
     return net, report
 
 
@@ -603,16 +687,30 @@ def float_snn_predict(report: ConversionReport, x: ArrayLike, timesteps: int | N
     R = T + L
     s_in = _input_trains(report.encoding, x, T, R)
     prev_spk = s_in  # [R, batch, n]
-    for ws, bs in report.scaled:
+    kinds = report.kinds or ["if"] * len(report.scaled)
+    k_lif, r_lif = report.lif
+    alpha = 1.0 - 2.0 ** -k_lif
+    for (ws, bs), kind in zip(report.scaled, kinds, strict=True):
+        lif = kind == "lif"
         v = np.zeros((len(x), ws.shape[0]))
+        refr_until = np.full(v.shape, -1)
         spk = np.zeros((R, len(x), ws.shape[0]), dtype=bool)
         silent = np.zeros(prev_spk.shape[1:], dtype=bool)
         for t in range(R):  # the bias acts from step 0; spikes of step t - 1 arrive at t
             pre = prev_spk[t - 1] if t else silent
-            v += pre.astype(float) @ ws.T + bs
-            touched = pre.any(axis=1, keepdims=True) | (bs != 0)
-            f = touched & (v >= 1.0)
-            v -= f
+            if lif:
+                v *= alpha  # the exact exponential the integer shift leak approximates
+                active = refr_until < t
+                v = np.where(active, v + pre.astype(float) @ ws.T + bs, v)
+                touched = (pre.any(axis=1, keepdims=True) | (bs != 0)) & active
+                f = touched & (v >= 1.0)
+                v[f] = 0.0
+                refr_until[f] = t + r_lif
+            else:
+                v += pre.astype(float) @ ws.T + bs
+                touched = pre.any(axis=1, keepdims=True) | (bs != 0)
+                f = touched & (v >= 1.0)
+                v -= f
             spk[t] = f
         prev_spk = spk
     raster = np.transpose(prev_spk, (1, 0, 2))
