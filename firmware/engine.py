@@ -7,8 +7,9 @@ board, :mod:`spikeforge.sim.emuboard`):
 1. ``UNKNOWN_OP`` / ``BAD_LENGTH`` (:func:`~spikeforge.firmware.protocol.check_payload_length`;
    the beat-multiple test is a subtract loop, a few clocks);
 2. IDENTIFY (sets ``last``) and READ_COUNTERS execute at once;
-3. sequenced ops: ``seq == last`` → ``DUPLICATE`` with the Done record (the timestep is the
-   core's current one, which no command has changed since; the count is kept); any seq
+3. sequenced ops: ``seq == last`` → ``DUPLICATE`` re-sending the whole final reply: the Done
+   record (the timestep is the core's current one, which no command has changed since; the
+   count is kept) and the final spikes, which are still in the reply RAM; any seq
    other than ``last + 1`` → ``BAD_SEQ``; RESET with a foreign fingerprint → ``WRONG_CORE``;
 4. execute: LOAD / INPUT / STEP beats go to the core with their ``op`` field forced (WRITE or
    INPUT), RESET sends CLEAR, RUN / STEP send ``RUN n`` and stream the spikes back in ``MORE``
@@ -296,7 +297,7 @@ class CommandEngine(wiring.Component):
                 with m.Elif(op == Op.READ_COUNTERS):
                     m.d.sync += reply(S.OK, K_COUNTERS)
                 with m.Elif(seq == last):
-                    m.d.sync += reply(S.DUPLICATE, K_DONE)
+                    m.d.sync += reply(S.DUPLICATE, K_FINAL)  # Done + the final reply's spikes, still in the RAM
                     m.d.comb += pend_set[CTR_DUPLICATES].eq(1)
                 with m.Elif(seq != (last + 1)[:8]):
                     m.d.sync += reply(S.BAD_SEQ, K_PLAIN)
@@ -305,7 +306,7 @@ class CommandEngine(wiring.Component):
                     m.d.sync += [nbyte.eq(0), wrong.eq(0)]
                     m.next = "FP"
                 with m.Else():
-                    m.d.sync += [last.eq(seq), count.eq(0), nbyte.eq(0),
+                    m.d.sync += [last.eq(seq), count.eq(0), nbyte.eq(0), spa.eq(SPIKE_ADDR),
                                  then_run.eq((op == Op.RUN) | (op == Op.STEP)),
                                  cop.eq(Mux(op == Op.LOAD, Opcode.WRITE.value, Opcode.INPUT.value))]
                     m.next = "BEATS"
@@ -318,7 +319,7 @@ class CommandEngine(wiring.Component):
                         m.d.comb += pend_set[CTR_REJECTED].eq(1)
                         m.next = "WAITTX"
                     with m.Else():
-                        m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value)]
+                        m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value), spa.eq(SPIKE_ADDR)]
                         m.next = "PUSH_CLR"
                 with m.Else():
                     m.d.comb += self.frame.ready.eq(1)
