@@ -9,8 +9,9 @@ layer). Each group's scale is the largest one with which every rounded value fit
 ``|w|·s ≤ 2**(weight_bits-1)-1``, ``θ·s`` within the threshold range, ``|b|·s`` within
 ``bias_bits``, ``|v_min|·s`` within the potential and ``Σ|w|·s`` within the accumulator.
 
-An integer network whose values fit (weights may be wider than ``weight_bits``: the compiler
-splits them exactly into parallel synapses) keeps scale 1 and is returned unchanged.
+An integer network whose values fit (its ``int`` weights may be wider than ``weight_bits``: the
+compiler splits them exactly into parallel synapses) keeps scale 1 and is returned unchanged;
+so does a float network whose values are integral and fit, weights included (``3.0`` → ``3``).
 
 Input values scale with their input neuron's group: the report gives ``input_scales`` (one
 per input port) and :func:`scale_inputs` applies them to stimuli.
@@ -157,6 +158,10 @@ def _fits_as_is(net: Network, config: CoreConfig) -> bool:
             return False
     if not all(float(s.weight).is_integer() for s in net.synapses):
         return False
+    if not net.is_integer():  # a float source is brought into weight_bits, not split
+        wlo, whi = lim["weight"]
+        if not all(wlo <= s.weight <= whi for s in net.synapses):
+            return False
     fan: dict[int, float] = {}
     for s in net.synapses:
         fan[s.post] = fan.get(s.post, 0) + abs(s.weight)
