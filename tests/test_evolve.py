@@ -302,3 +302,34 @@ def test_cli_train_evolve_and_resume(tmp_path, capsys) -> None:  # type: ignore[
     assert "already holds 3 generations" in capsys.readouterr().err
     assert main(["train", "evolve", "--help"]) == 0
     assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_evolve_prints_one_json_line_per_figure(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["bench", "evolve", "--runs", "4"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    cases = [d["case"] for d in lines]
+    assert cases[0] == "single-process" and cases[1].startswith("process-pool") and cases[2].startswith("dask-local")
+    assert all(d["evaluations_per_s"] > 0 for d in lines[:3]) and lines[3]["env_steps_per_s"] > 0
+
+
+def test_robot_task_plugs_in_with_its_named_ports() -> None:
+    """The robot task (sim/robot_task.py) against this trainer: its new_network() template."""
+    from spikeforge.sim.robot_task import RobotTask
+
+    task = RobotTask(n_arenas=1, steps=20)
+    tmpl = task.new_network()
+    res = evolve(task, preset("up5k"), EvolveConfig(population=4, start_synapses=6), generations=2,
+                 seed=0, progress=False)
+    net = res.best
+    assert [p.name for p in net.inputs] == [p.name for p in tmpl.inputs]
+    assert [p.name for p in net.outputs] == [p.name for p in tmpl.outputs]
+    assert net.neurons[:len(tmpl.inputs)] == tmpl.neurons[:len(tmpl.inputs)]  # inputs kept as given
+    assert "robot_task" in net.metadata and io_of(net)
+    hardware_check(net, preset("up5k"))
+    bad = Network()
+    bad.add_neuron(0), bad.add_neuron(1)
+    bad.add_input(1), bad.add_output(0)
+    with pytest.raises(EvolveError, match="must start with its 1 input neurons"):
+        initial_network(Limits.of(preset("tiny"), EvolveConfig(), 1, 1), EvolveConfig(),
+                        np.random.default_rng(0), template=bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -174,6 +175,8 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- bench
 def _line(doc: dict[str, Any]) -> None:
+    # The machine is shared: the 1-minute load average says how much of it the figure had.
+    doc["machine"] = {**doc.get("machine", {}), "load_average_1min": round(os.getloadavg()[0], 2)}
     sys.stdout.write(json.dumps(doc) + "\n")
     sys.stdout.flush()
 

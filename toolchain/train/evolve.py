@@ -7,8 +7,9 @@ onto the core with no quantization step and no loss.
 
 Genome layout
 -------------
-Neurons ``0 .. I-1`` are the input neurons (fixed relays: θ = 1, no leak, no incoming
-synapses), ``I .. I+O-1`` the output neurons, then hidden neurons. Every parameter of output
+The first ``I`` neurons are the input neurons (fixed: θ = 1 relays, or the task's
+``new_network()`` ones; never a synapse onto them), the next ``O`` the output neurons, then
+hidden neurons. Every parameter of output
 and hidden neurons (threshold, leak none/full/shift k, refractory, bias) and of synapses
 (weight, delay) is searched within :class:`Limits`.
 
@@ -278,7 +279,8 @@ def _hidden_ids(net: Network, lim: Limits) -> list[int]:
 
 
 def initial_network(lim: Limits, cfg: EvolveConfig, rng: np.random.Generator,
-                    codec: tuple[Any, Any] | None = None, metadata: dict[str, Any] | None = None) -> Network:
+                    codec: tuple[Any, Any] | None = None, metadata: dict[str, Any] | None = None,
+                    template: Network | None = None) -> Network:
     """A random starting network: the I/O neurons, ``start_hidden`` hidden ones and synapses.
 
     Parameters
@@ -293,32 +295,51 @@ def initial_network(lim: Limits, cfg: EvolveConfig, rng: np.random.Generator,
         ``(encoder, decoder)`` recorded with :func:`~spikeforge.toolchain.codec.attach_io`.
     metadata
         More metadata (a task's ``metadata``).
+    template
+        A task's ``new_network()``: its input neurons, output neurons, port names, parameters
+        and metadata are kept (its first ``n_inputs`` neurons must be the input ports' neurons
+        in port order, the next ``n_outputs`` the output ports'); otherwise inputs are relays
+        named ``in<k>`` and outputs random neurons named ``out<k>``.
+
+    Raises
+    ------
+    EvolveError
+        When ``template`` does not have that layout.
     """
-    net = Network()
     ni, no = lim.n_inputs, lim.n_outputs
-    for i in range(ni):
-        net.add_neuron(i, threshold=1, name=f"in{i}")
-        net.add_input(i)
-    for k in range(no):
-        n = _random_neuron(ni + k, lim, rng)
-        n.name = f"out{k}"
-        net.neurons.append(n)
-        net.add_output(ni + k)
-    for h in range(min(cfg.start_hidden, lim.max_neurons - ni - no)):
-        net.neurons.append(_random_neuron(ni + no + h, lim, rng))
+    if template is not None:
+        net = _clone(template)
+        ids = net.neuron_ids
+        if [p.neuron for p in net.inputs] != ids[:ni] or [p.neuron for p in net.outputs] != ids[ni:ni + no]:
+            raise EvolveError(f"the task's new_network() must start with its {ni} input neurons, then its "
+                              f"{no} output neurons, in port order; got inputs {[p.neuron for p in net.inputs]}, "
+                              f"outputs {[p.neuron for p in net.outputs]}, neurons {ids[:ni + no]}")
+    else:
+        net = Network()
+        for i in range(ni):
+            net.add_neuron(i, threshold=1, name=f"in{i}")
+            net.add_input(i)
+        for k in range(no):
+            n = _random_neuron(ni + k, lim, rng)
+            n.name = f"out{k}"
+            net.neurons.append(n)
+            net.add_output(ni + k)
+    top = max(net.neuron_ids)
+    for h in range(min(cfg.start_hidden, lim.max_neurons - len(net.neurons))):
+        net.neurons.append(_random_neuron(top + 1 + h, lim, rng))
     ids = net.neuron_ids
     posts = ids[ni:]
     if cfg.start_synapses == -1:
-        for i in range(ni):
-            for k in range(no):
-                net.synapses.append(_random_synapse(i, ni + k, lim, rng))
+        for i in ids[:ni]:
+            for o in ids[ni:ni + no]:
+                net.synapses.append(_random_synapse(i, o, lim, rng))
     else:
         for _ in range(cfg.start_synapses):
             net.synapses.append(_random_synapse(ids[int(rng.integers(len(ids)))],
                                                 posts[int(rng.integers(len(posts)))], lim, rng))
     if metadata:
         net.metadata.update(copy.deepcopy(metadata))
-    if codec is not None:
+    if codec is not None and "io" not in net.metadata:
         attach_io(net, codec[0], codec[1])
     return repair(net, lim, rng)
 
@@ -601,6 +622,7 @@ def evolve(
     on_generation: Callable[[int, Network, float], bool | None] | None = None,
     task_spec: str | None = None,
     time_limit: float | None = None,
+    initial: Sequence[Network] | None = None,
 ) -> EvolveResult:
     """Evolve networks for ``task`` that fit ``core``.
 
@@ -633,6 +655,11 @@ def evolve(
         How the task was named (recorded; a resume checks it matches).
     time_limit
         Stop after this many seconds (checked between generations).
+    initial
+        Starting networks (e.g. a controller to refine): generation 0 holds them, repaired
+        into the limits with the task's codec recorded, and mutants of them fill the rest of
+        the population (ignored on resume). Their first ``n_inputs`` neurons must be the
+        inputs and the next ``n_outputs`` the outputs, as in a genome.
 
     Raises
     ------
@@ -725,7 +752,9 @@ def evolve(
                 break
             t0 = time.perf_counter()
             if gen < 0:
-                pop = [initial_network(lim, config, rng, codec, extra) for _ in range(config.population)]
+                template = task.new_network() if hasattr(task, "new_network") else None
+                pop = (_seeded_population(initial, lim, config, rng, codec, extra) if initial else
+                       [initial_network(lim, config, rng, codec, extra, template) for _ in range(config.population)])
                 new_ids = list(range(config.population))
             else:
                 pop, elite_ids = breed()
@@ -764,6 +793,29 @@ def evolve(
         if own_eval:
             evaluator.close()
     return _finish(task, core, config, spec, seed, best, best_fit, best_gen, history, pareto, errors, rdir, gen)
+
+
+def _seeded_population(initial: Sequence[Network], lim: Limits, config: EvolveConfig, rng: np.random.Generator,
+                       codec: tuple[Any, Any] | None, extra: dict[str, Any]) -> list[Network]:
+    """Generation 0 from starting networks: the networks themselves, then mutants of them."""
+    seeds = []
+    for k, net in enumerate(initial):
+        if len(net.inputs) != lim.n_inputs or len(net.outputs) != lim.n_outputs:
+            raise EvolveError(f"starting network #{k} has {len(net.inputs)} inputs / {len(net.outputs)} outputs; "
+                              f"the task has {lim.n_inputs} / {lim.n_outputs}")
+        io = [p.neuron for p in net.inputs] + [p.neuron for p in net.outputs]
+        if net.neuron_ids[:len(io)] != io:
+            raise EvolveError(f"starting network #{k}: its first neurons {net.neuron_ids[:len(io)]} are not its "
+                              f"input then output neurons {io} (the genome layout)")
+        s = _clone(net)
+        s.metadata.update(copy.deepcopy(extra))
+        if codec is not None:
+            attach_io(s, codec[0], codec[1])
+        seeds.append(repair(s, lim, rng))
+    pop = seeds[:config.population]
+    while len(pop) < config.population:
+        pop.append(mutate(seeds[len(pop) % len(seeds)], lim, config, rng))
+    return pop
 
 
 def _finish(task: Any, core: CoreConfig, config: EvolveConfig, spec: str, seed: int, best: Network | None,

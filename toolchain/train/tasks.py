@@ -31,6 +31,11 @@ and optionally
 ``info(network) -> dict``
     JSON-able facts about a trained network (test accuracy, unseen-seed episodes); the
     trainer records them in the provenance and prints them.
+``new_network() -> Network``
+    The starting I/O of every genome: named ports on the first ``n_inputs`` neurons (inputs,
+    port order) and the next ``n_outputs`` (outputs), with their parameters and metadata (the
+    trainer keeps the input neurons' parameters fixed and evolves everything else). Without
+    it, inputs are θ = 1 relays ``in<k>`` and outputs ``out<k>``.
 
 A task object must be picklable to run on worker processes or a Dask cluster (a module-level
 class or function is).
@@ -527,6 +532,7 @@ BUILTIN_TASKS: dict[str, Callable[..., Any]] = {
     "xor": XorTask,
     "breast-cancer": BreastCancerTask,
     "cartpole": CartPoleTask,
+    "robot": lambda **options: importlib.import_module("spikeforge.sim.robot_task").RobotTask(**options),
 }
 
 
