@@ -64,28 +64,6 @@ def span(g: nx.MultiDiGraph, order: list[int] | None = None) -> float:
     return float(np.sum(d)) / n if n else 0.0
 
 
-def _rcm_arrays(n: int, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
-    """Reverse Cuthill–McKee permutation of ``0..n-1`` for edges ``pre → post`` (undirected).
-
-    scipy's C implementation when scipy is there (it comes with scikit-learn), else
-    :func:`rcm_order`'s pure-Python breadth-first walk.
-    """
-    try:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import reverse_cuthill_mckee
-    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
-        g = nx.MultiDiGraph()
-        g.add_nodes_from(range(n))
-        g.add_edges_from(zip(pre.tolist(), post.tolist(), strict=True))
-        return np.array(rcm_order(g), dtype=np.int64)
-    keep = pre != post
-    a, b = pre[keep], post[keep]
-    m = coo_matrix((np.ones(2 * len(a), dtype=np.int8), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                   shape=(n, n)).tocsr()
-    m.sum_duplicates()
-    return np.asarray(reverse_cuthill_mckee(m, symmetric_mode=True), dtype=np.int64)
-
-
 class Placement(Pass):
     """Renumber neurons (reverse Cuthill–McKee) and order synapses by (pre, delay, post slot)."""
 
@@ -102,7 +80,7 @@ class Placement(Pass):
         post = np.array([pos[v] for nbrs in S.values() for v, kd in nbrs.items() for _ in kd],
                         dtype=np.int64)
         delay = np.array([a["delay"] for a in attrs], dtype=np.int64)
-        perm = _rcm_arrays(n, pre, post) if n else np.zeros(0, dtype=np.int64)
+        perm = np.array([pos[x] for x in rcm_order(g)], dtype=np.int64)
         slot = np.empty(n, dtype=np.int64)
         slot[perm] = np.arange(n)
         order = [old[i] for i in perm.tolist()]
