@@ -186,12 +186,8 @@ class CommandEngine(wiring.Component):
             """Set up a reply (assembled once the sender is idle: state WAITTX)."""
             return [status.eq(st), kind.eq(k)]
 
-        fp = proto.fingerprint_bytes(cfg)
-        fp_byte = Signal(8)
-        with m.Switch(nbyte):
-            for i, b in enumerate(fp):
-                with m.Case(i):
-                    m.d.comb += fp_byte.eq(b)
+        # RESET's fingerprint is compared with the copy inside the IDENTIFY ROM (no logic ROM)
+        fp_addr = IDENT_ADDR + self.identify.index(proto.fingerprint_bytes(cfg))
 
         # the record bytes: Done = V[0:8], Counters = V[0:4] + V[8:18] + the RAM counters
         ts32 = Signal(32)
@@ -312,7 +308,7 @@ class CommandEngine(wiring.Component):
                     m.next = "BEATS"
                     with m.If((op == Op.RUN) | (op == Op.STEP)):
                         m.next = "STEPS0"
-            with m.State("FP"):  # RESET: compare the optional fingerprint
+            with m.State("FP"):  # RESET: compare the optional fingerprint, byte by byte
                 with m.If(fdone):
                     with m.If(wrong):
                         m.d.sync += reply(S.WRONG_CORE, K_PLAIN)
@@ -321,11 +317,15 @@ class CommandEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value), spa.eq(SPIKE_ADDR)]
                         m.next = "PUSH_CLR"
-                with m.Else():
-                    m.d.comb += self.frame.ready.eq(1)
-                    with m.If(self.frame.valid):
-                        m.d.sync += [nbyte.eq(nbyte + 1), fdone.eq(self.frame.payload.last),
-                                     wrong.eq(wrong | (self.frame.payload.data != fp_byte))]
+                with m.Elif(~snd.busy):  # borrow the RAM's read port
+                    m.d.comb += [u_active.eq(1), u_addr.eq(fp_addr + nbyte)]
+                    m.next = "FP_CMP"
+            with m.State("FP_CMP"):  # rd.data: the board's fingerprint byte
+                m.d.comb += [u_active.eq(1), u_addr.eq(fp_addr + nbyte), self.frame.ready.eq(1)]
+                with m.If(self.frame.valid):
+                    m.d.sync += [nbyte.eq(nbyte + 1), fdone.eq(self.frame.payload.last),
+                                 wrong.eq(wrong | (self.frame.payload.data != rd.data))]
+                    m.next = "FP"
             with m.State("STEPS0"):
                 m.d.comb += self.frame.ready.eq(1)
                 with m.If(self.frame.valid):
