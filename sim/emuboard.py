@@ -371,20 +371,24 @@ class EmuSerial:
 
     ``write`` hands the bytes to the board at once and queues its replies for ``read`` (the
     line model is ignored: replies are readable immediately). For fast tests of host code;
-    ``tap`` (if set) sees every reply frame and returns the bytes to deliver instead (to
-    drop or mangle replies deterministically).
+    ``tap`` (if set) sees every reply frame and returns the bytes to deliver instead, and
+    ``tap_in`` the same for the bytes the host writes (to drop or mangle either way,
+    deterministically).
     """
 
-    def __init__(self, board: EmuBoard, tap: Callable[[bytes], bytes] | None = None) -> None:
+    def __init__(self, board: EmuBoard, tap: Callable[[bytes], bytes] | None = None,
+                 tap_in: Callable[[bytes], bytes] | None = None) -> None:
         self.board = board
         self.tap = tap
+        self.tap_in = tap_in
         self.timeout: float | None = 0.0
         self.port = f"emu:{board.cfg.name}"
         self._rx = bytearray()
 
     def write(self, data: bytes) -> int:
         """Send bytes to the board."""
-        for _, reply in self.board.receive(bytes(data), now=0.0):
+        data = self.tap_in(bytes(data)) if self.tap_in else bytes(data)
+        for _, reply in self.board.receive(data, now=0.0):
             self._rx += self.tap(reply) if self.tap else reply
         return len(data)
 
@@ -394,7 +398,11 @@ class EmuSerial:
         return len(self._rx)
 
     def read(self, n: int = 1) -> bytes:
-        """Up to ``n`` reply bytes (returns at once; empty when there are none)."""
+        """Up to ``n`` reply bytes; when there are none, wait ``timeout`` (as a port would)."""
+        if not self._rx:
+            if self.timeout:
+                time.sleep(self.timeout)
+            return b""
         out = bytes(self._rx[:n])
         del self._rx[:n]
         return out

@@ -335,3 +335,45 @@ def test_board_sim_emulated_serves_a_pty_the_cli_can_use(files, capsys):
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
     assert json.loads(out.strip().splitlines()[-1])["emulated_board"]["executed"] > 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_random_line_faults_in_process_never_give_a_wrong_result(seed):
+    """Deterministic, thread-free fault fuzz: every byte each way may be dropped, flipped or
+    doubled; every call returns the reference's result or raises a DeviceError naming the
+    port, and the board runs each STEP/RUN at most once per request the host made."""
+    import random
+
+    from spikeforge.toolchain.faultcampaign import CountingDevice
+
+    rng = random.Random(seed)
+
+    def mangle(data: bytes) -> bytes:
+        out = bytearray()
+        for b in data:
+            u = rng.random()
+            if u < 0.003:
+                continue  # drop
+            if u < 0.006:
+                b ^= rng.randrange(1, 256)  # corrupt
+            out.append(b)
+            if 0.006 <= u < 0.009:
+                out.append(b)  # duplicate
+        return bytes(out)
+
+    net = random_network(seed % 1000, 16, 48, max_delay=CFG.max_delay)
+    inputs = random_inputs(seed % 1000, net, 30)
+    board = EmuBoard(CFG, model_line=False)
+    dev = CountingDevice(EmuSerial(board, tap=mangle, tap_in=mangle), timeout=0.01, retries=30, identify=False)
+    for _ in range(3):
+        try:
+            if dev.info is None or dev.image is None:
+                dev.identify()
+                dev.load(lower(net, CFG))
+            assert dev.simulate(inputs, 30).spikes == simulate(net, inputs, 30).spikes
+        except DeviceError as e:
+            assert str(e).startswith("emu:tiny")  # names the port
+    runs = sum(1 for _, op in board.stats.executed if op in (P.Op.STEP, P.Op.RUN))
+    done = dev.outcomes["completed"] + dev.outcomes["executed_lost_spikes"]
+    assert done <= runs <= done + dev.outcomes["unknown"]
