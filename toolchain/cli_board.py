@@ -12,9 +12,11 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["add_board_parsers", "cmd_board_sim"]
+__all__ = ["add_board_parsers", "cmd_board_sim", "serve_until_stopped"]
 
 log = logging.getLogger("spikeforge")
 
@@ -37,6 +39,24 @@ examples:
   # then, in another shell (the path is the one printed):
   python -c "from spikeforge.toolchain.deploy import Device; print(Device.open('/dev/pts/5').info)"
 """
+
+
+def serve_until_stopped(banner: str, final: Callable[[], dict[str, Any]]) -> None:
+    """Print ``banner``, wait for Ctrl-C or SIGTERM, then print ``final()`` as one JSON line
+    (for commands that serve a board in the background: ``board-sim``, an emulated board)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        sys.stdout.write(banner)
+        sys.stdout.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        sys.stdout.write(json.dumps(final()) + "\n")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def add_board_parsers(sub: argparse._SubParsersAction) -> None:
@@ -81,21 +101,10 @@ def cmd_board_sim(args: argparse.Namespace) -> int:
                                  build_dir=Path(args.build_dir).resolve() if args.build_dir else None)
     except UartError as e:
         raise ValueError(f"--baud {args.baud}: {e}") from None
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with vb:
-            where = vb.path if vb.path else f"127.0.0.1:{vb.port}"
-            sys.stdout.write(f"virtual board: core '{cfg.name}', {vb.baud} baud, {vb.clock_hz / 1e6:g} MHz "
-                             f"simulated clock (UART divisor {vb.divisor})\n{where}\n")
-            sys.stdout.write(f"connect with: Device.open({vb.url!r}); Ctrl-C stops\n")
-            sys.stdout.flush()
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-            sys.stdout.write(json.dumps({"virtual_board": vb.stats()}) + "\n")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with vb:
+        where = vb.path if vb.path else f"127.0.0.1:{vb.port}"
+        serve_until_stopped(f"virtual board: core '{cfg.name}', {vb.baud} baud, {vb.clock_hz / 1e6:g} MHz "
+                            f"simulated clock (UART divisor {vb.divisor})\n{where}\n"
+                            f"connect with: Device.open({vb.url!r}); Ctrl-C stops\n",
+                            lambda: {"virtual_board": vb.stats()})
     return 0
