@@ -41,6 +41,33 @@ def _reference_target(network: Any, args: argparse.Namespace) -> Any:
 
 register_target("reference", _reference_target, "the bit-exact reference model (numpy)")
 
+
+def _emulated_target(network: Any, args: argparse.Namespace) -> Any:
+    from spikeforge.sim.robot_boards import emulated_backend
+
+    return emulated_backend(network, getattr(args, "core", None) or "up5k")
+
+
+def _vboard_target(network: Any, args: argparse.Namespace) -> Any:
+    from spikeforge.sim.robot_boards import vboard_backend
+
+    return vboard_backend(network, getattr(args, "core", None) or "up5k")
+
+
+def _port_target(network: Any, args: argparse.Namespace) -> Any:
+    from spikeforge.sim.robot_boards import port_backend
+
+    from .cli import UsageError
+
+    if not getattr(args, "port", None):
+        raise UsageError("--target port needs --port PORT (e.g. /dev/ttyUSB1 or socket://host:port)")
+    return port_backend(network, args.port, baud=getattr(args, "baud", 3_000_000))
+
+
+register_target("emulated", _emulated_target, "the emulated board (protocol + image model) on a pty")
+register_target("vboard", _vboard_target, "the Verilator virtual board on a pty (built on first use)")
+register_target("port", _port_target, "a real board (or any pyserial URL) at --port")
+
 CONTROLLERS = ("random", "braitenberg", "spiking-braitenberg")
 
 _DESCRIPTION = """\
@@ -64,6 +91,9 @@ examples:
   spikeforge robot --controller braitenberg --arena two-rooms --plot run.png
   spikeforge robot --network evolved.json --seed 3 --steps 1000 --gif run.gif
   spikeforge robot --controller spiking-braitenberg --target reference --json
+  spikeforge robot --network evolved.json --target emulated --steps 200
+  spikeforge robot --network evolved.json --target vboard --core up5k
+  spikeforge robot --network evolved.json --target port --port /dev/ttyUSB1
   spikeforge bench robot                      # baselines on 10 unseen arenas"""
 
 
@@ -85,6 +115,10 @@ def add_robot_parser(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--steps", type=int, default=600, metavar="N", help="control steps (default: 600 = 60 s)")
     rp.add_argument("--target", choices=sorted(TARGETS), default="reference",
                     help="where a spiking controller runs: " + "; ".join(f"{k}: {h}" for k, (_, h) in sorted(TARGETS.items())))
+    rp.add_argument("--port", metavar="PORT", help="--target port: tty path or pyserial URL of the board")
+    rp.add_argument("--baud", type=int, default=3_000_000, metavar="B", help="--target port: baud (default: 3000000)")
+    rp.add_argument("--core", metavar="PRESET", default=None,
+                    help="--target emulated/vboard: the board's core preset (default: up5k, the iCEBreaker's)")
     rp.add_argument("--plot", metavar="PNG", help="write the top-down trajectory plot here")
     rp.add_argument("--gif", metavar="GIF", help="write an animation of the run here (slower)")
     rp.add_argument("--json", action="store_true", help="print the summary as one JSON line")
@@ -151,7 +185,12 @@ def cmd_robot(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     ctrl, label = _controller(args)
     timed = _Timed(ctrl)
-    ep = run_episode(timed, arena, steps=args.steps, seed=args.seed, progress=True)
+    try:
+        ep = run_episode(timed, arena, steps=args.steps, seed=args.seed, progress=True)
+    finally:
+        close = getattr(getattr(ctrl, "backend", None), "close", None)
+        if close is not None:
+            close()
     lat = np.array(timed.seconds) * 1e3
     summary: dict[str, Any] = {
         "controller": label, **ep.summary(), "seed": args.seed,
