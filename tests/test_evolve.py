@@ -333,3 +333,19 @@ def test_robot_task_plugs_in_with_its_named_ports() -> None:
     with pytest.raises(EvolveError, match="must start with its 1 input neurons"):
         initial_network(Limits.of(preset("tiny"), EvolveConfig(), 1, 1), EvolveConfig(),
                         np.random.default_rng(0), template=bad)
+
+
+def test_a_task_broken_for_everyone_stops_the_run_quickly() -> None:
+    class Broken(MoodyTask):
+        def evaluate(self, networks: Sequence[Network], seed: int) -> np.ndarray:
+            raise RuntimeError("no data")
+
+    nets = _population()
+    with SerialEvaluator(Broken("raise")) as ev:
+        ev.workers = 2
+        fit, errors = ev.evaluate(nets, list(range(8)), 0)
+    assert np.isneginf(fit).all() and len(errors) == 8
+    assert "no data" in errors[0].message and "failed on every individual tried" in errors[-1].message
+    with pytest.raises(EvolveError, match="every individual failed to evaluate; first error: individual 0: "
+                                          "RuntimeError: no data"):
+        evolve(Broken("raise"), preset("tiny"), EvolveConfig(population=6), generations=2, progress=False)

@@ -123,13 +123,23 @@ class _Base:
                     retry.extend(c)
             else:
                 fit[c] = out
-        if retry:
-            outs = self._run([[networks[i]] for i in retry], seed)
-            for i, out in zip(retry, outs, strict=True):
+        # One by one, a round of `workers` at a time; if a whole first round fails, the task is
+        # broken for everyone (not one bad individual): stop rather than pay a timeout each.
+        done = 0
+        while done < len(retry):
+            part = retry[done:done + self.workers]
+            outs = self._run([[networks[i]] for i in part], seed)
+            for i, out in zip(part, outs, strict=True):
                 if isinstance(out, BaseException):
                     errors.append(EvalError(ids[i], _describe(out)))
                 else:
                     fit[i] = out[0]
+            done += len(part)
+            if done == len(part) and all(isinstance(o, BaseException) for o in outs) and done < len(retry):
+                for i in retry[done:]:
+                    errors.append(EvalError(ids[i], "not evaluated: the task failed on every individual tried "
+                                                    f"(first: {errors[-len(part)].message})"))
+                break
         return fit, errors
 
     def _run(self, chunks: list[list[Network]], seed: int) -> list[np.ndarray | BaseException]:
@@ -141,7 +151,14 @@ class _Base:
     def __enter__(self) -> _Base:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # interrupted or failed: do not wait for running evaluations
+            self.terminate()
+        else:
+            self.close()
+
+    def terminate(self) -> None:
+        """Stop at once (default: as :meth:`close`)."""
         self.close()
 
 
@@ -281,6 +298,10 @@ class PoolEvaluator(_Base):
                 log.warning("killing the worker pool after a timeout of %s s", self.timeout)
                 self._kill()
         return out
+
+    def terminate(self) -> None:
+        """Kill the workers without waiting for running evaluations."""
+        self._kill()
 
     def _kill(self) -> None:
         if self._pool is not None:
