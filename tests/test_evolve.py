@@ -279,6 +279,21 @@ def test_plugins_function_and_class() -> None:
         load_task("chess")
 
 
+def test_plugin_from_a_file_path_via_the_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "my_fit_task.py"
+    src.write_text("def fitness(networks, seed):\n    return [-len(n.synapses) for n in networks]\n")
+    out = tmp_path / "net.json"
+    assert main(["train", "evolve", "--task", f"{src}:fitness", "--inputs", "2", "--outputs", "1",
+                 "--target", "tiny", "--generations", "3", "--population", "6", "--workers", "1",
+                 "-o", str(out), "--no-progress"]) == 0
+    net = load_network(out)
+    assert len(net.inputs) == 2 and len(net.outputs) == 1
+    assert net.metadata["provenance"]["task"] == f"{src}:fitness"
+    capsys.readouterr()
+    assert main(["train", "evolve", "--task", f"{src}:fitness", "--target", "tiny", "-o", str(out)]) == 2
+    assert "n_inputs = None is invalid" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------- CLI
 def test_cli_train_evolve_and_resume(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "xor.json"
