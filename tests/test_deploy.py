@@ -377,3 +377,23 @@ def test_random_line_faults_in_process_never_give_a_wrong_result(seed):
     runs = sum(1 for _, op in board.stats.executed if op in (P.Op.STEP, P.Op.RUN))
     done = dev.outcomes["completed"] + dev.outcomes["executed_lost_spikes"]
     assert done <= runs <= done + dev.outcomes["unknown"]
+
+
+def test_a_babbling_port_cannot_hold_the_host():
+    """A port that keeps sending valid but unrelated replies: the host still gives up in time."""
+
+    class Babbler(EmuSerial):
+        def read(self, n: int = 1) -> bytes:
+            return P.encode_reply(200, P.Op.READ_COUNTERS, P.Status.OK, bytes(26))
+
+    board = EmuBoard(CFG, model_line=False)
+    dev = Device(EmuSerial(board), timeout=0.05, retries=2)
+    dev.load(lower(busy_net(3), CFG))
+    dev._ser = Babbler(board)
+    dev._ser._rx = bytearray()
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout):
+        dev.run(2)
+    with pytest.raises(DeviceTimeout):
+        dev.reset()
+    assert time.monotonic() - t0 < 5

@@ -456,6 +456,7 @@ class Device:
             sent = acked
             self._write(b"\x00")  # end any partial frame whose delimiter was lost
 
+        deadline: float | None = None  # kept across stale replies: a babbling port cannot hold us
         while acked < n:
             while sent < n and sent - acked < win:
                 if sent == len(frames):
@@ -464,8 +465,10 @@ class Device:
                 self._write(frames[sent])
                 self.stats.frames_sent += 1
                 sent += 1
-            inflight = sum(map(len, frames[acked:sent]))
-            deadline = time.monotonic() + self.timeout + 2 * self._line(inflight)
+                deadline = None
+            if deadline is None:
+                inflight = sum(map(len, frames[acked:sent]))
+                deadline = time.monotonic() + self.timeout + 2 * self._line(inflight)
             r = self._poll(deadline)
             advanced = acked
             if r is not False:
@@ -480,6 +483,7 @@ class Device:
                         "it: the session is re-opened on the next call"
                     )
                 go_back(force=True)
+                deadline = None
                 continue
             if r is None:  # a reply was lost
                 go_back(force=False)
@@ -521,6 +525,7 @@ class Device:
                     )
             if acked > advanced:
                 stalls = 0
+                deadline = None
                 if progress is not None:
                     progress(acked - advanced)
         self._seq = seq_after(base, n)
@@ -561,8 +566,11 @@ class Device:
         self._synced = False
         self._write(frame)
         self.stats.frames_sent += 1
+        most = steps * cfg.n_neurons  # spikes a run can produce at most
+        deadline: float | None = None  # kept across stale replies: a babbling port cannot hold us
         while True:
-            deadline = time.monotonic() + self.timeout + steps * self.step_timeout + 2 * self._line(len(frame))
+            if deadline is None:
+                deadline = time.monotonic() + self.timeout + steps * self.step_timeout + 2 * self._line(len(frame))
             r = self._poll(deadline)
             if r is not False and r is not None and r.is_nak:
                 self.stats.naks += 1
@@ -580,6 +588,7 @@ class Device:
                 self.stats.resends += 1
                 self._write(b"\x00" + frame)
                 self.stats.frames_sent += 1
+                deadline = None
                 continue
             if r.seq != seq or r.op != op:
                 self.stats.stale += 1
@@ -597,7 +606,13 @@ class Device:
             if r.status == Status.MORE:
                 got_any = True
                 tries = 0
+                deadline = None
                 spikes += self._unwrap(r.payload, t0, bits)
+                if len(spikes) > most:
+                    raise DeviceError(
+                        f"{self.url}: {op.name} of {steps} steps: the board sent more than {most} spikes "
+                        f"({cfg.n_neurons} neurons x {steps} steps): it is not following the protocol"
+                    )
                 continue
             if r.status not in (Status.OK, Status.DUPLICATE):
                 raise BoardError(f"{self.url}: {op.name} refused: {status_text(r.status)}", r.status)
