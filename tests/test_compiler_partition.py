@@ -46,7 +46,11 @@ def test_split_over_cores_with_routes_runs_like_the_whole():
 @FAST
 @given(networks(max_neurons=30, max_synapses=90, max_delay=10))
 def test_random_partitioned_deployments_equal_the_source(net):
-    res = compile_network(net, MINI, max_cores=16, verify_steps=40)
+    try:
+        res = compile_network(net, MINI, max_cores=16, verify_steps=40)
+    except CompileError as e:  # e.g. one neuron with more self-synapses than a table holds
+        assert "do not fit a synapse table of 40" in str(e)
+        return
     assert res.report["verify"]["ok"]
     outs = {p.name: p.neuron for p in net.outputs}
     compiled_outs = {p.name: p.neuron for p in res.network.outputs}

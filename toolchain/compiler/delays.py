@@ -28,6 +28,8 @@ class LegaliseDelays(Pass):
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         D = ctx.config.max_delay
+        if ctx.source_clean("delay"):  # no pass lengthens a delay
+            return False
         long_by_src: dict[int, list[tuple[int, int, int, dict]]] = {}
         for u, nbrs in succ(g).items():
             for v, kd in nbrs.items():

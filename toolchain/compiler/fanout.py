@@ -36,6 +36,8 @@ class SplitWeights(Pass):
     name = "split-weights"
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        if ctx.source_clean("weight"):  # merging keeps sums in range; nothing else widens
+            return False
         wlo, whi = limits(ctx.config)["weight"]
         wide = [(u, v, k, a) for u, nbrs in succ(g).items() for v, kd in nbrs.items()
                 for k, a in kd.items() if not wlo <= a["weight"] <= whi]
@@ -100,6 +102,8 @@ class CheckFanIn(Pass):
     name = "fan-in"
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
+        if ctx.source_clean("fan_in"):  # merge, prune, split and relays never raise a fan-in
+            return False
         amax = limits(ctx.config)["fan_in"][1]
         fan: dict[int, int] = {}
         for v, preds in pred(g).items():

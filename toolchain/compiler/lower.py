@@ -290,6 +290,7 @@ def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int
         drc.raise_if_failed()
     ctx = CompileContext(config=config, max_cores=max_cores)
     ctx.data["source_values_fit"] = not drc.counts.keys() & {"integer", "threshold", "bias", "v_min", "fan_in"}
+    ctx.data["source_drc"] = dict(drc.counts)
     flow = default_flow(granularity, stimuli, max_fanout, prune=prune)
     pm = PassManager(ctx, dump_after=dump_after, dump_dir=dump_dir, check_steps=verify_steps,
                      stimuli=stimuli, progress=progress)

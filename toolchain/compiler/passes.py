@@ -193,6 +193,14 @@ class CompileContext:
     data: dict[str, Any] = field(default_factory=dict)
     _notes: dict[str, Any] = field(default_factory=dict)
 
+    def source_clean(self, rule: str) -> bool:
+        """True when the design-rule check of the source (``data["source_drc"]``, set by
+        compile_network) found no violation of ``rule`` and quantization changed nothing: a
+        pass whose rule no earlier pass can break may then skip its walk (lower() still checks
+        every rule at the end)."""
+        counts = self.data.get("source_drc")
+        return counts is not None and rule not in counts and self.data.get("quantize", "unset") is None
+
     def note(self, key: str, value: Any) -> None:
         """Record a number for the current pass's report line (added up over reruns)."""
         if isinstance(value, int | float) and isinstance(self._notes.get(key), int | float):

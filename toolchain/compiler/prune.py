@@ -79,11 +79,12 @@ def _never_fires(g: nx.MultiDiGraph, n: int, inputs: set[int]) -> bool:
     preds = pred(g)[n]
     if not preds and bias == 0:
         return True  # never touched
-    pos = max(bias, 0) + sum(max(e["weight"], 0) for kd in preds.values() for e in kd.values())
     th = a.get("threshold", 1)
-    if pos == 0 and th > 0:
-        return True  # v starts at 0 and never rises above it
-    return a.get("leak") == "full" and pos < th
+    if a.get("leak") != "full":
+        # v starts at 0 and only a positive weight or bias can raise it
+        return th > 0 and bias <= 0 and not any(e["weight"] > 0 for kd in preds.values() for e in kd.values())
+    pos = max(bias, 0) + sum(max(e["weight"], 0) for kd in preds.values() for e in kd.values())
+    return pos < th if th > 0 else False
 
 
 class PruneDead(Pass):
