@@ -126,6 +126,13 @@ class BoardCore(wiring.Component):
         return m
 
 
+def pll_output_hz(family: str, f_in_hz: float, mhz: float) -> float:
+    """The frequency (Hz) the ``family`` PLL really makes for a ``mhz`` target from ``f_in_hz``."""
+    from spikeforge.hdl.clocking import ecp5_pll, ice40_pll
+
+    return (ice40_pll if family == "ice40" else ecp5_pll)(f_in_hz / 1e6, mhz).f_out * 1e6
+
+
 class BoardTop(Elaboratable):
     """:class:`BoardCore` on a board, for :func:`spikeforge.firmware.build.build`.
 
@@ -158,12 +165,9 @@ class BoardTop(Elaboratable):
         m.domains.sync = ClockDomain("sync")
         m.submodules.pll = PLLClockDomain(mhz)
         # the UART divisor uses the frequency the PLL really makes
-        from spikeforge.hdl.clocking import ecp5_pll, ice40_pll
-
-        f_in = platform.default_clk_frequency / 1e6
-        f_out = (ice40_pll if fam == "ice40" else ecp5_pll)(f_in, mhz).f_out
-        m.submodules.board = self.board = BoardCore(self.cfg, clock_hz=f_out * 1e6, baud=self.baud,
-                                                    idle_timeout_s=self.idle_timeout_s)
+        m.submodules.board = self.board = BoardCore(
+            self.cfg, clock_hz=pll_output_hz(fam, platform.default_clk_frequency, mhz), baud=self.baud,
+            idle_timeout_s=self.idle_timeout_s)
         uart = platform.request("uart", 0)
         m.d.comb += [self.board.rx.eq(uart.rx.i), uart.tx.o.eq(self.board.tx)]
         return m
@@ -176,9 +180,11 @@ def build_board(board: str, cfg: CoreConfig, *, build_dir: Any, baud: int = DEFA
     Returns the :class:`~spikeforge.firmware.build.BuildResult` (cached by design hash under
     ``build_dir``). Timing failures do not raise: check ``result.timing_met``.
     """
-    from .build import build
+    from .build import BOARDS, build, get_platform
 
     mhz = clock_mhz or BOARD_CLOCK_MHZ.get(board)
+    if board in BOARDS and mhz:  # refuse an impossible baud before any tool runs
+        uart_divisor(pll_output_hz(BOARDS[board].family, get_platform(board).default_clk_frequency, mhz), baud)
     top = BoardTop(cfg, clock_mhz=mhz, baud=baud)
     return build(top, board, build_dir=build_dir, name=f"board_{cfg.name.replace('-', '_')}", cache=cache,
                  seed=seed, allow_timing_fail=True)
