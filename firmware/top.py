@@ -10,9 +10,10 @@
     against it) and the board's UART pins (the FTDI bridge of the iCEBreaker and of the
     ULX3S). The baud is a build parameter; the divisor must be within 2 % (:func:`uart_divisor`).
 
-Build parameters and their defaults (:data:`BOARD_CLOCK_MHZ`): iCEBreaker 36 MHz (3 Mbaud =
-12 clocks per bit; the ``up5k`` core routes at ≈ 42 MHz), ULX3S-85F 45 MHz (15 per bit; 48 MHz is
-not reachable from its 25 MHz oscillator within 1 %).
+Build parameters and their defaults (:data:`BOARD_CLOCK_MHZ`): iCEBreaker 27 MHz (3 Mbaud =
+9 clocks per bit; the full design fills 98.9 % of the UP5K's logic cells and routed at 29.4 MHz
+against a 36 MHz target, the bare ``up5k`` core alone at ≈ 42 MHz), ULX3S-85F 45 MHz (15 per
+bit; 48 MHz is not reachable from its 25 MHz oscillator within 1 %).
 
 Booting alone (issue 8): the core's memories are ``lib.memory.Memory`` objects whose ``init``
 could carry an image, so a top that takes an optional :class:`~spikeforge.hdl.image.CoreImage`
@@ -41,7 +42,7 @@ from .uart import UartRx, UartTx, uart_divisor
 __all__ = ["BOARD_CLOCK_MHZ", "DEFAULT_BAUD", "BoardCore", "BoardTop", "board_identify", "build_board", "build_id"]
 
 #: Default ``sync`` clock of the board design per board (MHz).
-BOARD_CLOCK_MHZ = {"icebreaker": 36.0, "ulx3s-85f": 45.0}
+BOARD_CLOCK_MHZ = {"icebreaker": 27.0, "ulx3s-85f": 45.0}
 #: Default UART baud (both boards' FTDI bridges carry 3 Mbaud).
 DEFAULT_BAUD = 3_000_000
 #: Frames the receive buffer holds besides the one executing (advertised by IDENTIFY).

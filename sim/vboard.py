@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Verilog module name of the board design in the virtual board.
 VBOARD_TOP = "spikeforge_board"
-#: Default simulated clock: the iCEBreaker board design's (3 Mbaud = 12 clocks per bit).
-DEFAULT_CLOCK_HZ = 36_000_000
+#: Default simulated clock: the iCEBreaker board design's (3 Mbaud = 9 clocks per bit).
+DEFAULT_CLOCK_HZ = 27_000_000
 _FLOW_VERSION = "1"
 
 

@@ -66,8 +66,8 @@ def add_board_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="up5k", metavar="PRESET|FILE",
                    help="core configuration: a preset (tiny, small, up5k, ecp5-85f) or a JSON file (default: up5k)")
     p.add_argument("--baud", type=int, default=3_000_000, metavar="B", help="UART baud (default: 3000000)")
-    p.add_argument("--clock-mhz", type=float, default=36.0, metavar="MHZ",
-                   help="simulated clock (default: 36, the iCEBreaker build's); with --baud it sets the UART divisor")
+    p.add_argument("--clock-mhz", type=float, default=27.0, metavar="MHZ",
+                   help="simulated clock (default: 27, the iCEBreaker build's); with --baud it sets the UART divisor")
     p.add_argument("--tcp", type=int, default=None, metavar="PORT",
                    help="serve on 127.0.0.1:PORT (0: any free port) instead of a pseudo-terminal")
     p.add_argument("--build-dir", metavar="DIR", default=None,

@@ -293,7 +293,7 @@ def add_build_parser(sub: argparse._SubParsersAction) -> None:
     bp.add_argument("--baud", type=int, default=3_000_000, metavar="B",
                     help="board: UART baud rate (default: 3000000; the FTDI bridges of both boards carry it)")
     bp.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
-                    help="board: core clock from the PLL (default: 36 on icebreaker, 45 on ulx3s-85f)")
+                    help="board: core clock from the PLL (default: 27 on icebreaker, 45 on ulx3s-85f)")
     bp.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
     bp.add_argument("--no-cache", action="store_true", help="rebuild even if a cached build exists")
     bp.add_argument("--json", action="store_true", help="print the report as one JSON line")
