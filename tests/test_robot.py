@@ -195,12 +195,17 @@ def test_cli_robot_runs_and_plots(tmp_path, capsys) -> None:
     assert "shipped arenas" in capsys.readouterr().err
 
 
-def test_bench_robot_prints_one_line_per_controller(capsys) -> None:
+def test_bench_robot_prints_one_line_per_controller(capsys, monkeypatch) -> None:
+    from spikeforge.toolchain import cli_robot
     from spikeforge.toolchain.cli import main
 
+    monkeypatch.setattr(cli_robot, "BENCH_TARGETS", ("reference", "emulated"))  # no Verilator build here
     assert main(["bench", "robot", "--steps", "15", "--runs", "2"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    names = [x.get("controller", x.get("case")) for x in lines]
-    assert names == ["random", "braitenberg", "spiking-braitenberg@reference", "world_batch", "task_evaluate"]
-    assert all(len(x["coverage_per_arena"]) == 10 for x in lines[:3])
-    assert lines[3]["robot_steps_per_s"] > 0 and lines[4]["evaluations_per_s"] > 0
+    names = [x.get("controller") if "case" not in x else x.get("target", x["case"]) for x in lines]
+    assert names == ["random", "braitenberg", "spiking-braitenberg@reference", "evolved@reference",
+                     "world_batch", "reference", "emulated", "task_evaluate"]
+    assert all(len(x["coverage_per_arena"]) == 10 for x in lines[:4])
+    assert all(x["control_steps_per_s"] > 0 and x["equals_reference"] for x in lines[5:7])
+    assert lines[6]["frames_per_control_step"] >= 1
+    assert lines[4]["robot_steps_per_s"] > 0 and lines[7]["evaluations_per_s"] > 0

@@ -243,8 +243,21 @@ def _bench_controllers() -> dict[str, Callable[[], Any]]:
     }
 
 
-#: Extra bench controllers: name → factory (the evolved controller registers here).
-BENCH_CONTROLLERS: dict[str, Callable[[], Any]] = {}
+def _evolved_controller() -> Any:
+    from spikeforge.sim.robot import SpikingController
+
+    from .robot_train import evolved_network
+
+    return SpikingController(evolved_network())
+
+
+#: Extra bench controllers: name → factory. ``evolved@reference`` is the shipped evolved
+#: controller (``spikeforge/sim/robots/evolved.json``) on the reference model.
+BENCH_CONTROLLERS: dict[str, Callable[[], Any]] = {"evolved@reference": _evolved_controller}
+
+#: Targets whose control steps/s ``bench robot`` measures (the evolved controller on each).
+BENCH_TARGETS = ("reference", "emulated", "vboard")
+BENCH_TARGET_STEPS = 100
 
 BENCH_ARENAS = 10
 BENCH_EPISODE = 600
@@ -255,7 +268,9 @@ def bench_robot(args: argparse.Namespace) -> int:
 
     Each controller drives 600 control steps in each of the 10 unseen test arenas
     (:func:`spikeforge.sim.robot_task.test_arenas`); the line holds mean coverage, collisions
-    and contact steps, per-arena values, and control steps per second. Then the batched world
+    and contact steps, per-arena values, and control steps per second. Then the evolved
+    controller's control steps/s and latency on each target (:func:`_bench_targets`: reference,
+    emulated board, Verilator virtual board), the batched world
     alone (256 robots, constant motors: robot steps per second) and
     :meth:`RobotTask.evaluate` on a population of random robot networks (evaluations/s).
     """
@@ -301,6 +316,9 @@ def bench_robot(args: argparse.Namespace) -> int:
         "bench": "robot", "case": "world_batch", "robots": n_rob, "steps": w_steps, "seconds": round(secs, 3),
         "robot_steps_per_s": round(n_rob * w_steps / secs), "machine": machine,
     }) + "\n")
+    for line in _bench_targets(arenas[0], min(steps, BENCH_TARGET_STEPS), machine):
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
     pop = max(1, min(args.runs, 256))
     task = RobotTask(steps=min(steps, 200))
     nets = [random_robot_network(np.random.default_rng([args.seed, k]), task) for k in range(pop)]
@@ -316,3 +334,57 @@ def bench_robot(args: argparse.Namespace) -> int:
     }) + "\n")
     return 0
 
+
+
+def _bench_targets(arena: Any, steps: int, machine: dict[str, Any]) -> list[dict[str, Any]]:
+    """Control steps/s of the evolved controller on each of :data:`BENCH_TARGETS`.
+
+    One episode of ``steps`` control steps in ``arena`` per target, its trajectory checked
+    against the reference model's; the board targets are the ``up5k`` core (the emulated
+    board in its own process, the Verilator virtual board), each over a real pty. A target
+    that cannot start (e.g. no Verilator) gets a line with its ``error``.
+    """
+    from spikeforge.sim.robot import ReferenceBackend, SpikingController
+    from spikeforge.sim.world import run_episode
+
+    from .robot_train import evolved_network
+
+    net = evolved_network()
+    lines = []
+    ref_traj = None
+    for target in BENCH_TARGETS:
+        line: dict[str, Any] = {"bench": "robot", "case": "target", "target": target, "controller": "evolved",
+                                "core": "up5k", "arena": arena.name, "steps": steps}
+        backend = None
+        try:
+            t0 = time.perf_counter()
+            if target == "reference":
+                backend = ReferenceBackend(net)
+            else:
+                from spikeforge.sim.robot_boards import emulated_backend, vboard_backend
+
+                backend = (emulated_backend if target == "emulated" else vboard_backend)(net, "up5k")
+            line["open_seconds"] = round(time.perf_counter() - t0, 2)
+            timed = _Timed(SpikingController(net, backend))
+            vb = getattr(backend, "virtual_board", None)
+            c0 = vb.stats()["cycles"] if vb is not None else 0
+            ep = run_episode(timed, arena, steps=steps, seed=0)
+            lat = np.array(timed.seconds) * 1e3
+            line.update(control_steps_per_s=round(steps / ep.seconds, 1), latency_ms_mean=round(float(lat.mean()), 3),
+                        latency_ms_p95=round(float(np.percentile(lat, 95)), 3))
+            if hasattr(backend, "frames"):
+                line["frames_per_control_step"] = round(backend.frames / steps, 2)
+            if vb is not None:
+                line["latency_ms_board_clock"] = round(1e3 * (vb.stats()["cycles"] - c0) / vb.clock_hz / steps, 3)
+            if ref_traj is None:
+                ref_traj = ep.trajectory
+            line["equals_reference"] = bool(np.array_equal(ep.trajectory, ref_traj))
+        except Exception as e:  # a bench line per target, even when one cannot run here
+            line["error"] = f"{type(e).__name__}: {e}"
+        finally:
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()
+        line["machine"] = machine
+        lines.append(line)
+    return lines
