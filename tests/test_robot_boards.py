@@ -126,7 +126,7 @@ def test_virtual_board_drives_the_reference_trajectory(tmp_path) -> None:
     from spikeforge.toolchain.robot_train import evolved_network
 
     for k, net in enumerate([spiking_braitenberg(), evolved_network()]):
-        be = vboard_backend(net, "small")
+        be = vboard_backend(net, "up5k")
         assert isinstance(be, DeviceBackend)
         with be:
             _assert_same_run(net, be, steps=120, seed=7 + k)

@@ -225,6 +225,16 @@ def _vboard_build() -> Any:
     return build_virtual_board("up5k", build_dir=default_build_dir())
 
 
+def _wait(job: Future, what: str, say: Callable[[str], None], every: float = 30.0) -> Any:
+    """The result of a background build, saying every ``every`` seconds that it still runs."""
+    t0 = time.perf_counter()
+    while True:
+        try:
+            return job.result(timeout=every)
+        except TimeoutError:
+            say(f"      ... {what} still running ({time.perf_counter() - t0:.0f} s)")
+
+
 def _first_divergence(a: _Recorder, b: _Recorder, ca: Any, cb: Any, ep_a: Any, ep_b: Any) -> int | None:
     """First control step where the two runs differ (motors, spikes or pose), or None."""
     w = ca.steps
@@ -306,7 +316,7 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
         summary["compiled"] = compiled.report["compiled"]
         if bit_job is not None:
             def wait_bitstream() -> Any:
-                r = bit_job.result()
+                r = _wait(bit_job, "bitstream build (yosys, nextpnr)", st.say)
                 d = r.to_dict()
                 fmax = ", ".join(f"{k} {v['achieved_mhz']:.1f} MHz" for k, v in d["fmax"].items())
                 st.say(f"      {r.bitstream} ({'cached' if r.cached else f'built in {r.build_seconds:.0f} s'})")
@@ -329,7 +339,7 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
             from .cli_hw import default_build_dir
 
             if vb_job is not None:
-                vb_job.result()
+                _wait(vb_job, "virtual board build (Verilator)", st.say)
                 be = vboard_backend(net, "up5k", build_dir=default_build_dir(), progress=True)
             else:
                 be = emulated_backend(net, "up5k", progress=True)
