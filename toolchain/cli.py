@@ -348,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_compile import add_compile_parser, bench_compile
 
     register_bench("compile", bench_compile, "graph compiler: seconds and peak memory for 1k/10k/100k synapses")
+    from .cli_board import bench_board
+
+    register_bench("board", bench_board, "board design: resources and fmax on both boards, virtual board speed")
 
     sp = sub.add_parser("simulate", help="run a network on the reference model",
                         description=_SIM_DESCRIPTION, epilog=_SIM_EPILOG,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_board_parsers", "cmd_board_sim", "serve_until_stopped"]
+__all__ = ["add_board_parsers", "bench_board", "cmd_board_sim", "serve_until_stopped"]
 
 log = logging.getLogger("spikeforge")
 
@@ -107,4 +107,59 @@ def cmd_board_sim(args: argparse.Namespace) -> int:
                             f"simulated clock (UART divisor {vb.divisor})\n{where}\n"
                             f"connect with: Device.open({vb.url!r}); Ctrl-C stops\n",
                             lambda: {"virtual_board": vb.stats()})
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench board
+def bench_board(args: argparse.Namespace) -> int:
+    """``spikeforge bench board``: resources and fmax of the board design on both boards (the
+    builds are cached), and the virtual board's simulation speed.
+
+    Options from the shared bench parser: ``--config`` (virtual board core, default tiny),
+    ``--no-build`` (skip the bitstreams), ``--steps`` (steps of the speed run, default 1000 ->
+    4000).
+    """
+    import os
+    import time
+
+    from spikeforge.firmware.top import BOARD_CLOCK_MHZ, DEFAULT_BAUD, build_board
+    from spikeforge.hdl.config import preset
+    from spikeforge.sim.vboard import start_virtual_board
+
+    from .cli import machine_description
+    from .cli_deploy import _bench_network
+    from .cli_hw import BOARD_DEFAULT_CONFIG, default_build_dir, resolve_config
+    from .deploy import Device
+
+    def emit(d: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(d) + "\n")
+        sys.stdout.flush()
+
+    machine = machine_description()
+    if not args.no_build:
+        for board in ("icebreaker", "ulx3s-85f"):
+            cfg = preset(BOARD_DEFAULT_CONFIG[board])
+            sys.stderr.write(f"spikeforge: building the board design for {board} (cached after the first time)\n")
+            r = build_board(board, cfg, build_dir=default_build_dir() / "bitstreams")
+            (clk,) = r.fmax.values()
+            emit({"bench": "board", "case": "resources", "board": board, "device": r.device, "config": cfg.name,
+                  "baud": DEFAULT_BAUD, "clock_mhz": BOARD_CLOCK_MHZ[board],
+                  "logic_cells": r.logic_cells, "logic_cells_available": r.logic_cells_available,
+                  "logic_pct": round(100 * r.logic_cells / max(1, r.logic_cells_available), 1), "lut4": r.lut4,
+                  "ff": r.ff, "ebr": r.ebr, "ebr_available": r.ebr_available, "spram": r.spram,
+                  "fmax_mhz": round(clk.achieved_mhz, 2), "fmax_constraint_mhz": round(clk.constraint_mhz, 2),
+                  "timing_met": r.timing_met, "build_seconds": r.build_seconds})
+    cfg = resolve_config(args.config) if args.config else preset("tiny")
+    steps = 4000 if args.steps == 1000 else max(1, args.steps)
+    net, img = _bench_network(cfg, args.seed)
+    with start_virtual_board(cfg) as vb, Device.open(vb.url, timeout=5.0) as dev:
+        dev.load(img)
+        s0, t0 = vb.stats(), time.perf_counter()
+        spikes = dev.run(steps)
+        s1, t1 = vb.stats(), time.perf_counter()
+        cycles = s1["cycles"] - s0["cycles"]
+        emit({"bench": "board", "case": "virtual_board_speed", "config": cfg.name, "steps": steps,
+              "spikes": len(spikes), "sim_cycles": cycles, "sim_seconds": round(cycles / vb.clock_hz, 6),
+              "wall_seconds": round(t1 - t0, 3), "cycles_per_s": round(cycles / (t1 - t0)),
+              "loadavg_1min": round(os.getloadavg()[0], 2), "machine": machine})
     return 0
