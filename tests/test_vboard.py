@@ -101,7 +101,7 @@ def test_a_host_that_vanishes_mid_frame_leaves_the_board_responsive(vb):
                                                                               steps=case.steps).spikes
 
 
-def test_tcp_mode(tmp_path):
+def test_tcp_mode():
     with start_virtual_board(CFG, tcp=0, build_dir=BUILD) as board:
         assert board.url.startswith("socket://") and board.port
         with Device.open(board.url) as dev:
