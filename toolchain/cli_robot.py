@@ -68,7 +68,7 @@ register_target("emulated", _emulated_target, "the emulated board (protocol + im
 register_target("vboard", _vboard_target, "the Verilator virtual board on a pty (built on first use)")
 register_target("port", _port_target, "a real board (or any pyserial URL) at --port")
 
-CONTROLLERS = ("random", "braitenberg", "spiking-braitenberg")
+CONTROLLERS = ("random", "braitenberg", "spiking-braitenberg", "evolved")
 
 _DESCRIPTION = """\
 Drive the simulated robot (a differential-drive robot with NeoN's sensors: 5 LIDAR
@@ -79,7 +79,7 @@ free cells visited), collisions, distance and the control-step rate and latency.
 The controller is a spiking network (--network: spikeforge JSON with the robot's encoder and
 decoder in metadata["io"], as the robot task writes them) run on --target, or a built-in one:
 'random' (a random walk), 'braitenberg' (hand-written Python), 'spiking-braitenberg' (a
-hand-built 13-neuron spiking network). Each control step of a spiking controller encodes the
+hand-built 13-neuron spiking network), 'evolved' (the shipped evolved network). Each control step of a spiking controller encodes the
 sensors into input spikes, runs the network for its encoder window on the target and decodes
 the output spike counts into motor commands.
 
@@ -91,8 +91,8 @@ examples:
   spikeforge robot --controller braitenberg --arena two-rooms --plot run.png
   spikeforge robot --network evolved.json --seed 3 --steps 1000 --gif run.gif
   spikeforge robot --controller spiking-braitenberg --target reference --json
-  spikeforge robot --network evolved.json --target emulated --steps 200
-  spikeforge robot --network evolved.json --target vboard --core up5k
+  spikeforge robot --controller evolved --target emulated --steps 200
+  spikeforge robot --controller evolved --target vboard --plot board.png
   spikeforge robot --network evolved.json --target port --port /dev/ttyUSB1
   spikeforge bench robot                      # baselines on 10 unseen arenas"""
 
@@ -163,9 +163,14 @@ def _controller(args: argparse.Namespace) -> tuple[Any, str]:
         return RandomWalk(), "random walk"
     if name == "braitenberg":
         return Braitenberg(), "braitenberg"
-    net = spiking_braitenberg()
+    if name == "evolved":
+        from .robot_train import evolved_network
+
+        net = evolved_network()
+    else:
+        net = spiking_braitenberg()
     factory, _ = TARGETS[args.target]
-    return SpikingController(net, factory(net, args)), f"spiking braitenberg on {args.target}"
+    return SpikingController(net, factory(net, args)), f"{name.replace('-', ' ')} on {args.target}"
 
 
 def cmd_robot(args: argparse.Namespace) -> int:

@@ -318,7 +318,9 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
             def wait_bitstream() -> Any:
                 r = _wait(bit_job, "bitstream build (yosys, nextpnr)", st.say)
                 d = r.to_dict()
-                fmax = ", ".join(f"{k} {v['achieved_mhz']:.1f} MHz" for k, v in d["fmax"].items())
+                fmax = ", ".join(f"{k} {v['achieved_mhz']:.1f} MHz (target {v['constraint_mhz']:.0f})"
+                                 for k, v in d["fmax"].items())
+                fmax += "" if r.timing_met else "; timing NOT met at the target clock"
                 st.say(f"      {r.bitstream} ({'cached' if r.cached else f'built in {r.build_seconds:.0f} s'})")
                 st.say(f"      logic cells {r.logic_cells}/{r.logic_cells_available}, EBR {r.ebr}/{r.ebr_available}, "
                        f"SPRAM {r.spram}/{r.spram_available}; fmax {fmax}")
@@ -331,6 +333,8 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
                                     "ebr_available": br.ebr_available, "spram": br.spram,
                                     "spram_available": br.spram_available,
                                     "fmax_mhz": {k: v["achieved_mhz"] for k, v in br.to_dict()["fmax"].items()},
+                                    "target_mhz": {k: v["constraint_mhz"] for k, v in br.to_dict()["fmax"].items()},
+                                    "timing_met": bool(br.timing_met),
                                     "cached": br.cached}
 
         def open_board() -> Any:
@@ -441,7 +445,9 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
         bs = s["bitstream"]
         rows.append(("bitstream", f"LC {bs['logic_cells']}/{bs['logic_cells_available']}, EBR {bs['ebr']}/"
                      f"{bs['ebr_available']}, SPRAM {bs['spram']}/{bs['spram_available']}", ""))
-        rows.append(("  fmax", ", ".join(f"{k} {v:.1f} MHz" for k, v in bs["fmax_mhz"].items()), ""))
+        rows.append(("  fmax", ", ".join(f"{k} {v:.1f} MHz (target {bs['target_mhz'][k]:.0f})"
+                                         for k, v in bs["fmax_mhz"].items())
+                     + ("" if bs["timing_met"] else ": timing not met"), ""))
     rows.append(("controller", f"{s['train']['kept']} ({s['compiled']['neurons']} neurons, "
                  f"{s['compiled']['synapses']} synapses)", ""))
     rows.append(("stages", ", ".join(f"{k} {v:.0f} s" for k, v in s["stage_seconds"].items()), ""))
