@@ -284,7 +284,7 @@ def test_plugin_from_a_file_path_via_the_cli(tmp_path, capsys) -> None:  # type:
     src.write_text("def fitness(networks, seed):\n    return [-len(n.synapses) for n in networks]\n")
     out = tmp_path / "net.json"
     assert main(["train", "evolve", "--task", f"{src}:fitness", "--inputs", "2", "--outputs", "1",
-                 "--target", "tiny", "--generations", "3", "--population", "6", "--workers", "1",
+                 "--target", "tiny", "--generations", "2", "--population", "4", "--workers", "1",
                  "-o", str(out), "--no-progress"]) == 0
     net = load_network(out)
     assert len(net.inputs) == 2 and len(net.outputs) == 1
