@@ -131,4 +131,4 @@ def test_cli_verify_network_fits_no_preset(capsys, tmp_path):
     save_network(random_network(0, 5000, 10), p)
     assert main(["verify", "--network", str(p)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "fits no preset core" in err[0] and "5000" in err[0]
+    assert len(err) == 1 and "fits no core" in err[0] and "5000 neurons" in err[0]
