@@ -183,7 +183,7 @@ def _train(generations: int, seed: int, from_scratch: bool, quick: bool, out_dir
     col = world.collisions.reshape(len(cands), n_val).mean(axis=1)
     score = cov - 0.03 * col
     pick = int(np.argmax(score))
-    names = ["refined", "shipped"]
+    names = ["evolved" if from_scratch else "refined", "shipped"]
     for k in range(len(cands)):
         say(f"      validation ({n_val} arenas x {steps} steps): {names[k]:<8} coverage {cov[k]:.4f}, "
             f"collisions {col[k]:.2f}" + ("   <- kept" if k == pick else ""))
