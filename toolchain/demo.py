@@ -309,7 +309,7 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
         net, tinfo = st.run("train", f"{'evolve from random networks' if from_scratch else 'refine the shipped evolved controller'} "
                             f"({generations} generation(s), seed {seed})",
                             lambda: _train(generations, seed, from_scratch, quick, out_dir, st.say))
-        summary["train"] = tinfo
+        summary["train"] = {**tinfo, "neurons": len(net.neurons), "synapses": len(net.synapses)}
         controller_path = out_dir / "controller.json"
         save_network(net, controller_path)
         compiled = st.run("compile", "compile for the iCEBreaker preset 'up5k'", lambda: _compile(net, st.say))
@@ -448,8 +448,8 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
         rows.append(("  fmax", ", ".join(f"{k} {v:.1f} MHz (target {bs['target_mhz'][k]:.0f})"
                                          for k, v in bs["fmax_mhz"].items())
                      + ("" if bs["timing_met"] else ": timing not met"), ""))
-    rows.append(("controller", f"{s['train']['kept']} ({s['compiled']['neurons']} neurons, "
-                 f"{s['compiled']['synapses']} synapses)", ""))
+    rows.append(("controller", f"{s['train']['kept']}: {s['train']['neurons']} neurons, {s['train']['synapses']} "
+                 f"synapses; {s['compiled']['neurons']} / {s['compiled']['synapses']} after compiling", ""))
     rows.append(("stages", ", ".join(f"{k} {v:.0f} s" for k, v in s["stage_seconds"].items()), ""))
     w0 = max(len(x[0]) for x in rows)
     w1 = max(len(x[1]) for x in rows if x[2]) if any(x[2] for x in rows) else 10
