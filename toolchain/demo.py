@@ -399,9 +399,11 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
             save_trajectory(ep_board, traj, f"evolved controller on the {board_name}")
             w = min(RASTER_STEPS, steps) * board_ctrl.steps
             ins = [e for e in board_ctrl.input_log if e[1] < w]
-            res = simulate(net, ins, w)
+            cnet = compiled.network  # what the board runs: dead neurons pruned, same ports and output spikes
+            res = simulate(cnet, ins, w)
             raster = out_dir / "raster.png"
-            save_raster(res, net, raster, title=f"first {w // board_ctrl.steps} control steps ({w} timesteps)")
+            save_raster(res, cnet, raster, title=f"the compiled controller ({len(cnet.neurons)} neurons), first "
+                        f"{w // board_ctrl.steps} control steps ({w} timesteps)")
             st.say(f"      trajectory -> {traj}\n      raster -> {raster}")
             return {"trajectory": str(traj), "raster": str(raster)}
 
