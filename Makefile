@@ -1,5 +1,6 @@
 # spikeforge: two commands on a fresh machine.
-#   make demo   build a network, simulate it, verify it on the RTL, build a bitstream
+#   make demo   evolve a robot controller, compile it, build the iCEBreaker bitstream,
+#               drive the robot through the Verilator virtual board (spikeforge demo)
 #   make test   the test suite (fast default subset + one Verilator run + one bitstream)
 PYTHON ?= python3.11
 VENV   := .venv
@@ -33,9 +34,10 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check toolchain hdl firmware sim tests
 
+BENCHES ?= sim core compile link board evolve convert robot
+
 bench: $(STAMP)
-	$(VENV)/bin/spikeforge bench sim
-	$(VENV)/bin/spikeforge bench core
+	@for b in $(BENCHES); do $(VENV)/bin/spikeforge bench $$b || exit 1; done
 
 clean:
 	rm -rf build .pytest_cache
