@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import pytest
 from compiler_helpers import networks
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.hdl.image import lower
 from spikeforge.toolchain.compiler import CompileError, compile_network, simulate_deployment
+from spikeforge.toolchain.compiler.partition import assign_cores
 from spikeforge.toolchain.netgen import random_inputs, random_network
 from spikeforge.toolchain.reference import simulate
 
@@ -84,3 +86,21 @@ def test_route_weight_must_fit_an_input_command():
         net.add_output(n.id, f"o{n.id}")
     with pytest.raises(CompileError, match=r"weight \d+ is sent as an INPUT value, .* 4 bits \(-8\.\.7\)"):
         compile_network(net, cfg, max_cores=4)
+
+
+def test_a_neuron_with_many_synapses_to_the_filled_core_starts_the_next_one():
+    g = nx.MultiDiGraph()
+    g.add_nodes_from([0, 1, 2])
+    for _ in range(3):
+        g.add_edge(0, 1, weight=1, delay=1)
+    for _ in range(2):
+        g.add_edge(1, 0, weight=1, delay=1)
+    g.add_edge(2, 2, weight=1, delay=1)
+    # 5 synapses between 0 and 1 do not fit a table of 4: 1 starts core 1, its self-synapses are 0
+    assert assign_cores(g, n_neurons=8, n_synapses=4) == {0: 0, 1: 1, 2: 1}
+    g.add_edge(2, 2, weight=1, delay=1)
+    g.add_edge(2, 2, weight=1, delay=1)
+    g.add_edge(2, 2, weight=1, delay=1)
+    g.add_edge(2, 2, weight=1, delay=1)
+    with pytest.raises(CompileError, match="neuron 2: 5 self-synapses do not fit a synapse table of 4"):
+        assign_cores(g, n_neurons=8, n_synapses=4)

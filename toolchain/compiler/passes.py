@@ -47,6 +47,7 @@ __all__ = [
     "network_to_graph",
     "node_order",
     "observable_neurons",
+    "pair_arrays",
     "pred",
     "random_stimuli",
     "records_table",
@@ -87,15 +88,12 @@ def network_to_graph(net: Network) -> nx.MultiDiGraph:
                              "bias": n.bias, "name": n.name}) for n in net.neurons)
     out, inc = g._succ, g._pred  # noqa: SLF001 - bulk build, see the docstring
     for k, s in enumerate(net.synapses):
-        row = out[s.pre]
-        kd = row.get(s.post)
+        u, v = s.pre, s.post
+        row = out[u]
+        kd = row.get(v)
         if kd is None:
-            kd = row[s.post] = {}
-            inc[s.post][s.pre] = kd
-        key = len(kd)
-        while key in kd:  # pragma: no cover - keys are 0..len-1 when built here
-            key += 1
-        kd[key] = {"weight": s.weight, "delay": s.delay, "order": k}
+            kd = row[v] = inc[v][u] = {}
+        kd[len(kd)] = {"weight": s.weight, "delay": s.delay, "order": k}  # keys 0, 1, … as built here
     g.graph["inputs"] = [(p.name, p.neuron) for p in net.inputs]
     g.graph["outputs"] = [(p.name, p.neuron) for p in net.outputs]
     g.graph["metadata"] = copy.deepcopy(net.metadata)
@@ -139,6 +137,20 @@ def edges(g: nx.MultiDiGraph) -> Iterator[tuple[int, int, int, dict[str, Any]]]:
         for v, kd in nbrs.items():
             for k, a in kd.items():
                 yield u, v, k, a
+
+
+def pair_arrays(g: nx.MultiDiGraph, pos: dict[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every connected pair ``u → v`` as numpy arrays: ``pos[u]``, ``pos[v]`` and its number
+    of synapses, in adjacency order (one walk; ``np.repeat(pre, count)`` gives one entry per
+    synapse, in the order of :func:`edges`)."""
+    S = succ(g)
+    pre = np.repeat(np.fromiter(map(pos.__getitem__, S), dtype=np.int64, count=len(S)),
+                    np.fromiter(map(len, S.values()), dtype=np.int64, count=len(S)))
+    post = np.fromiter(map(pos.__getitem__, [v for nbrs in S.values() for v in nbrs]), dtype=np.int64,
+                       count=len(pre))
+    count = np.fromiter(map(len, [kd for nbrs in S.values() for kd in nbrs.values()]), dtype=np.int64,
+                        count=len(pre))
+    return pre, post, count
 
 
 def edge_count(g: nx.MultiDiGraph) -> int:
@@ -212,14 +224,17 @@ class CompileContext:
 class Pass:
     """A graph transformation.
 
-    Subclasses set :attr:`name`, optionally :attr:`fixed_point` (run again until unchanged)
-    and :attr:`exact` (False when the pass may change behaviour, e.g. quantization: the pass
-    manager then skips the spike-for-spike check after it), and implement :meth:`apply`.
+    Subclasses set :attr:`name`, optionally :attr:`fixed_point` (run again until unchanged),
+    :attr:`exact` (False when the pass may change behaviour, e.g. quantization: the pass
+    manager then skips the spike-for-spike check after it) and :attr:`keeps_size` (True when
+    it never adds or removes a neuron or synapse: the manager then reuses the previous
+    synapse count), and implement :meth:`apply`.
     """
 
     name: ClassVar[str] = "pass"
     fixed_point: ClassVar[bool] = False
     exact: ClassVar[bool] = True
+    keeps_size: ClassVar[bool] = False
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         """Transform ``g`` in place; return True if anything changed."""
@@ -398,7 +413,7 @@ class PassManager:
                 if it >= self.max_iterations:
                     raise CompileError(f"pass {p.name!r} did not reach a fixed point in {it} iterations")
             dt = time.perf_counter() - t0
-            if changed or not self.records:
+            if not self.records or (changed and not p.keeps_size):
                 m = edge_count(g)
             else:
                 m = self.records[-1].synapses

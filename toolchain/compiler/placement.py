@@ -19,40 +19,57 @@ synapse's ``order``), so behaviour is unchanged.
 from __future__ import annotations
 
 from collections import deque
+from itertools import chain
+from operator import itemgetter
 
 import networkx as nx
 import numpy as np
 
-from .passes import CompileContext, Pass, node_order, succ
+from .passes import CompileContext, Pass, node_order, pair_arrays, succ
 
 __all__ = ["Placement", "rcm_order", "span"]
 
 
 def rcm_order(g: nx.MultiDiGraph) -> list[int]:
-    """Reverse Cuthill–McKee order of the nodes (every connected component)."""
-    adj: dict[int, set[int]] = {n: set() for n in g.nodes}
-    for u, nbrs in succ(g).items():
-        for v in nbrs:
-            if u != v:
-                adj[u].add(v)
-                adj[v].add(u)
-    deg = {n: len(a) for n, a in adj.items()}
-    seen: set[int] = set()
+    """Reverse Cuthill–McKee order of the nodes (every connected component).
+
+    Breadth first from each not yet visited node of lowest degree (ties: :func:`node_order`),
+    neighbours visited by (degree, position in :func:`node_order`); the order is reversed.
+    """
+    nodes = node_order(g)
+    pos = {x: i for i, x in enumerate(nodes)}
+    pre, post, _ = pair_arrays(g, pos)
+    return [nodes[i] for i in _rcm(len(nodes), pre, post).tolist()]
+
+
+def _rcm(n: int, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+    """Reverse Cuthill–McKee permutation of ``0..n-1`` for the undirected graph of the
+    edges ``pre[k] – post[k]`` (self-loops and parallel edges ignored)."""
+    a, b = np.minimum(pre, post), np.maximum(pre, post)
+    pairs = np.unique((a * max(n, 1) + b)[a != b])
+    a, b = pairs // max(n, 1), pairs % max(n, 1)
+    src, dst = np.concatenate([a, b]), np.concatenate([b, a])
+    deg = np.bincount(src, minlength=n)
+    # every neighbour list sorted by (degree, position): the BFS needs no sort per node
+    by = np.lexsort((dst, deg[dst], src))
+    starts = np.concatenate([[0], np.cumsum(deg)]).tolist()
+    nbr = dst[by].tolist()
+    seen = [False] * n
     order: list[int] = []
-    for start in sorted(node_order(g), key=deg.__getitem__):
-        if start in seen:
+    for start in np.argsort(deg, kind="stable").tolist():
+        if seen[start]:
             continue
-        seen.add(start)
+        seen[start] = True
         q = deque([start])
         while q:
             u = q.popleft()
             order.append(u)
-            nxt = [x for x in adj[u] if x not in seen]
-            nxt.sort(key=deg.__getitem__)
-            seen.update(nxt)
-            q.extend(nxt)
+            for x in nbr[starts[u]:starts[u + 1]]:
+                if not seen[x]:
+                    seen[x] = True
+                    q.append(x)
     order.reverse()
-    return order
+    return np.array(order, dtype=np.int64)
 
 
 def span(g: nx.MultiDiGraph, order: list[int] | None = None) -> float:
@@ -68,35 +85,34 @@ class Placement(Pass):
     """Renumber neurons (reverse Cuthill–McKee) and order synapses by (pre, delay, post slot)."""
 
     name = "placement"
+    keeps_size = True
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         old = node_order(g)
         n = len(old)
         pos = {x: i for i, x in enumerate(old)}
-        S = succ(g)
-        attrs = [a for nbrs in S.values() for kd in nbrs.values() for a in kd.values()]
-        pre = np.array([pos[u] for u, nbrs in S.items() for kd in nbrs.values() for _ in kd],
-                       dtype=np.int64)
-        post = np.array([pos[v] for nbrs in S.values() for v, kd in nbrs.items() for _ in kd],
-                        dtype=np.int64)
-        delay = np.array([a["delay"] for a in attrs], dtype=np.int64)
-        perm = np.array([pos[x] for x in rcm_order(g)], dtype=np.int64)
+        pre, post, count = pair_arrays(g, pos)
+        perm = _rcm(n, pre, post)
+        pre, post = np.repeat(pre, count), np.repeat(post, count)
+        attrs = list(chain.from_iterable(map(dict.values, chain.from_iterable(map(dict.values, succ(g).values())))))
+        m = len(attrs)
+        delay = np.fromiter(map(itemgetter("delay"), attrs), dtype=np.int64, count=m)
         slot = np.empty(n, dtype=np.int64)
         slot[perm] = np.arange(n)
         order = [old[i] for i in perm.tolist()]
         dmax = int(delay.max(initial=0)) + 1
         sp, sq = slot[pre], slot[post]
         key = (sp * dmax + delay) * max(n, 1) + sq
-        rank = np.empty(len(attrs), dtype=np.int64)
-        rank[np.argsort(key, kind="stable")] = np.arange(len(attrs))
-        changed = order != old
-        for a, k in zip(attrs, rank.tolist(), strict=True):
-            if a.get("order") != k:
+        rank = np.empty(m, dtype=np.int64)
+        rank[np.argsort(key, kind="stable")] = np.arange(m)
+        new_rank = rank.tolist()
+        changed = order != old or [a.get("order") for a in attrs] != new_rank
+        if changed:
+            for a, k in zip(attrs, new_rank, strict=True):
                 a["order"] = k
-                changed = True
         g.graph["node_order"] = order
-        before = float(np.abs(pre - post).mean()) if len(attrs) else 0.0
-        after = float(np.abs(sp - sq).mean()) if len(attrs) else 0.0
+        before = float(np.abs(pre - post).mean()) if m else 0.0
+        after = float(np.abs(sp - sq).mean()) if m else 0.0
         ctx.note("span_before", round(before, 2))
         ctx.note("span_after", round(after, 2))
         return changed

@@ -20,7 +20,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .drc import limits
-from .passes import CompileContext, Pass, edge_count, pred, succ
+from .passes import CompileContext, Pass, pred, succ
 
 __all__ = ["MergeParallel", "PruneDead", "PruneZeroWeights"]
 
@@ -87,6 +87,13 @@ def _never_fires(g: nx.MultiDiGraph, n: int, inputs: set[int]) -> bool:
     return pos < th if th > 0 else False
 
 
+def _synapses_of(g: nx.MultiDiGraph, nodes: set[int]) -> int:
+    """Number of synapses with an end in ``nodes`` (what removing them removes)."""
+    out, inc = succ(g), pred(g)
+    return sum(sum(map(len, out[n].values())) + sum(len(kd) for u, kd in inc[n].items() if u not in nodes)
+               for n in nodes)
+
+
 class PruneDead(Pass):
     """Remove neurons that never fire or never reach an output.
 
@@ -100,8 +107,7 @@ class PruneDead(Pass):
         inputs, outputs = _ports(g)
         ports = inputs | outputs
         out, inc = succ(g), pred(g)
-        edges_before = edge_count(g)
-        cut = self._cut_never_firing(g, list(g.nodes), inputs)
+        cut, dropped = self._cut_never_firing(g, list(g.nodes), inputs)
         if outputs:
             keep = set(outputs)
             stack = list(outputs)
@@ -115,25 +121,31 @@ class PruneDead(Pass):
         else:
             unreachable = set()
         touched = {v for n in unreachable for v in out[n] if v not in unreachable}
+        dropped += _synapses_of(g, unreachable)
         g.remove_nodes_from(unreachable)
-        cut += self._cut_never_firing(g, list(touched), inputs)
+        more, more_dropped = self._cut_never_firing(g, list(touched), inputs)
+        cut, dropped = cut + more, dropped + more_dropped
         silent = {n for n in g.nodes if n not in ports and not out[n] and _never_fires(g, n, inputs)}
+        dropped += _synapses_of(g, silent)
         g.remove_nodes_from(silent)
         gone = len(unreachable) + len(silent)
         ctx.note("neurons", gone)
-        ctx.note("synapses", edges_before - edge_count(g))
+        ctx.note("synapses", dropped)
         return bool(cut) or bool(gone)
 
     @staticmethod
-    def _cut_never_firing(g: nx.MultiDiGraph, todo: list[int], inputs: set[int]) -> int:
-        """Drop the outgoing synapses of never-firing neurons; recheck their targets."""
+    def _cut_never_firing(g: nx.MultiDiGraph, todo: list[int], inputs: set[int]) -> tuple[int, int]:
+        """Drop the outgoing synapses of never-firing neurons; recheck their targets.
+        Returns (neurons cut off, synapses dropped)."""
         out = succ(g)
-        cut = 0
+        cut = dropped = 0
         while todo:
             n = todo.pop()
             if n in g and out[n] and _never_fires(g, n, inputs):
                 targets = [v for v in out[n] if v != n]
-                g.remove_edges_from([(n, v, k) for v, kd in out[n].items() for k in kd])
+                drop = [(n, v, k) for v, kd in out[n].items() for k in kd]
+                g.remove_edges_from(drop)
                 cut += 1
+                dropped += len(drop)
                 todo.extend(targets)
-        return cut
+        return cut, dropped
