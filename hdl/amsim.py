@@ -45,12 +45,15 @@ def run_commands_sim(
     vcd: str | None = None,
     max_cycles: int = 10_000_000,
     emulate_spram: bool = False,
+    image: CoreImage | None = None,
 ) -> CoreRun:
     """Feed commands to a fresh core, wait until it is idle, collect every spike beat.
 
     ``ready_pattern`` (cycled) throttles the spike stream's ``ready`` to test back-pressure.
+    ``image``: a network baked into the core's memories (:class:`SpikingCore`), so the
+    commands need not load it.
     """
-    dut = SpikingCore(cfg, emulate_spram=emulate_spram)
+    dut = SpikingCore(cfg, emulate_spram=emulate_spram, image=image)
     out = CoreRun()
     words = [encode_command(cfg, c) for c in commands]
 

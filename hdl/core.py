@@ -20,9 +20,10 @@ from amaranth.hdl import Array, Cat, Elaboratable, Module, Mux, Signal, Value, s
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CoreConfig
+from .config import ConfigError, CoreConfig
 from .image import (
     REGION_BITS,
+    CoreImage,
     Region,
     acc_fields,
     index_fields,
@@ -31,11 +32,12 @@ from .image import (
     param_fields,
     state_fields,
     synapse_fields,
+    unpack,
 )
 from .protocol import Opcode, command_layout, spike_layout
 from .spram import make_memory
 
-__all__ = ["AccumulatorUnit", "FFQueue", "SpikingCore"]
+__all__ = ["AccumulatorUnit", "FFQueue", "SpikingCore", "check_bakeable"]
 
 
 class FFQueue(Elaboratable):
@@ -141,6 +143,24 @@ class AccumulatorUnit(wiring.Component):
         return m
 
 
+def check_bakeable(cfg: CoreConfig, image: CoreImage) -> None:
+    """Refuse to bake ``image`` into a core for ``cfg`` (see :class:`SpikingCore` ``image``).
+
+    Raises
+    ------
+    ImageError
+        The image was lowered for another configuration.
+    ConfigError
+        ``cfg`` keeps memories in SPRAM, which the iCE40 bitstream cannot initialise.
+    """
+    image.check_config(cfg)
+    if cfg.spram:
+        raise ConfigError(
+            f"core {cfg.name!r} keeps {', '.join(cfg.spram)} in SPRAM, which the iCE40 bitstream cannot "
+            "initialise, so a network cannot be baked into it; use a configuration whose memories are "
+            "all block RAM (spram=())")
+
+
 class SpikingCore(wiring.Component):
     """The spiking core for one :class:`CoreConfig`.
 
@@ -161,11 +181,28 @@ class SpikingCore(wiring.Component):
     errors : Out(16)
         Ignored commands (unknown opcode, out-of-range address or neuron) plus accumulator
         overflows (wraps).
+
+    Parameters
+    ----------
+    cfg
+        The core configuration.
+    emulate_spram
+        Build the iCE40 SPRAM mapping on behavioural blocks (simulation only).
+    image
+        A network baked in: the ``params``, ``index`` and ``synapses`` memories start with
+        its contents (:meth:`~.image.CoreImage.memories`, what its ``WRITE`` commands load)
+        and the neuron state starts at zero as after ``CLEAR``, so the core runs it from
+        power-up. WRITE commands still overwrite it. Refused for a configuration with SPRAM
+        memories (``cfg.spram``: the iCE40 bitstream cannot initialise SPRAM) and for an
+        image lowered for another configuration.
     """
 
-    def __init__(self, cfg: CoreConfig, *, emulate_spram: bool = False) -> None:
+    def __init__(self, cfg: CoreConfig, *, emulate_spram: bool = False, image: CoreImage | None = None) -> None:
+        if image is not None:
+            check_bakeable(cfg, image)
         self.cfg = cfg
         self.emulate_spram = emulate_spram
+        self.image = image
         super().__init__({
             "cmd": In(stream.Signature(command_layout(cfg))),
             "spikes": Out(stream.Signature(spike_layout(cfg))),
@@ -189,12 +226,22 @@ class SpikingCore(wiring.Component):
         # 5 cycles later instead of being carried through the pipeline registers)
         late_p = ("threshold", "reset", "refractory")
         p_all = param_fields(cfg)
+        init: dict[str, list[dict[str, int]] | None] = dict.fromkeys(("params", "params_late", "index", "synapses"))
+        if self.image is not None:  # a baked network: the image's words, split like the memories
+            mem = self.image.memories()
+            words = [unpack(p_all, w) for w in mem["params"]]
+            init["params"] = [{k: v for k, v in w.items() if k not in late_p} for w in words]
+            init["params_late"] = [{k: v for k, v in w.items() if k in late_p} for w in words]
+            init["index"] = [unpack(index_fields(cfg), w) for w in mem["index"]]
+            init["synapses"] = [unpack(synapse_fields(cfg), w) for w in mem["synapses"]]
         params = make_memory(m, "params", cfg, layout([f for f in p_all if f.name not in late_p]), N, platform,
-                             self.emulate_spram)
+                             self.emulate_spram, init["params"])
         params_l = make_memory(m, "params_late", cfg, layout([f for f in p_all if f.name in late_p]), N, platform,
-                               self.emulate_spram)
-        index = make_memory(m, "index", cfg, layout(index_fields(cfg)), cfg.index_depth, platform, self.emulate_spram)
-        syn = make_memory(m, "synapses", cfg, layout(synapse_fields(cfg)), cfg.n_synapses, platform, self.emulate_spram)
+                               self.emulate_spram, init["params_late"])
+        index = make_memory(m, "index", cfg, layout(index_fields(cfg)), cfg.index_depth, platform, self.emulate_spram,
+                            init["index"])
+        syn = make_memory(m, "synapses", cfg, layout(synapse_fields(cfg)), cfg.n_synapses, platform, self.emulate_spram,
+                          init["synapses"])
         s_all = state_fields(cfg)
         state = make_memory(m, "state", cfg, layout([f for f in s_all if f.name == "v"]), N, platform,
                             self.emulate_spram)

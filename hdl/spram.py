@@ -29,18 +29,24 @@ def _is_ice40(platform: Any) -> bool:
 
 
 def make_memory(
-    m: Module, name: str, cfg: CoreConfig, shape: Any, depth: int, platform: Any, emulate_spram: bool = False
+    m: Module, name: str, cfg: CoreConfig, shape: Any, depth: int, platform: Any, emulate_spram: bool = False,
+    init: list[Any] | None = None,
 ) -> Any:
     """Create memory ``name`` as a submodule of ``m`` and return it.
 
     ``emulate_spram``: build the SPRAM packing logic on behavioural 16K x 16 blocks (for
-    simulation of the iCE40 memory mapping).
+    simulation of the iCE40 memory mapping). ``init``: initial contents (one constant
+    initialiser of ``shape`` per word, e.g. a dict of field values); SPRAM has none, so a
+    memory named in ``cfg.spram`` refuses it.
     """
+    if init and name in cfg.spram:
+        raise ValueError(f"memory {name!r} of core {cfg.name!r} is in SPRAM, which the iCE40 bitstream cannot "
+                         "initialise; use a core configuration whose memories are all block RAM")
     if name in cfg.spram and (emulate_spram or _is_ice40(platform)):
         from .spram_ice40 import SPRAMMemory
 
         mem = SPRAMMemory(shape=shape, depth=depth, emulate=emulate_spram)
     else:
-        mem = memory.Memory(shape=shape, depth=depth, init=[])
+        mem = memory.Memory(shape=shape, depth=depth, init=init or [])
     m.submodules[name] = mem
     return mem
