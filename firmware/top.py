@@ -15,10 +15,12 @@ Build parameters and their defaults (:data:`BOARD_CLOCK_MHZ`): iCEBreaker 27 MHz
 against a 36 MHz target, the bare ``up5k`` core alone at ≈ 42 MHz), ULX3S-85F 45 MHz (15 per
 bit; 48 MHz is not reachable from its 25 MHz oscillator within 1 %).
 
-Booting alone (issue 8): the core's memories are ``lib.memory.Memory`` objects whose ``init``
-could carry an image, so a top that takes an optional :class:`~spikeforge.hdl.image.CoreImage`
-only needs the core to accept initial contents (EBR init is free; SPRAM has no init on the
-iCE40, so the synapse table and index would have to be copied from EBR/flash at reset).
+Booting alone (issue 8): every top takes an optional :class:`~spikeforge.hdl.image.CoreImage`
+(``image``) that the core bakes into its memories' initial contents, so the board runs the
+network from power-up with no host loading it (WRITE commands still replace it). EBR init is
+free; SPRAM has no init on the iCE40, so a configuration with SPRAM memories (``up5k``) is
+refused — a baked build uses an all-block-RAM configuration such as ``small`` or ``tiny``.
+The image is part of the design, so it is part of every build cache key.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from amaranth.lib.wiring import In, Out
 
 from spikeforge.hdl.clocking import PLLClockDomain
 from spikeforge.hdl.config import CoreConfig
-from spikeforge.hdl.core import SpikingCore
+from spikeforge.hdl.core import SpikingCore, check_bakeable
+from spikeforge.hdl.image import CoreImage
 
 from . import protocol as proto
 from .engine import CommandEngine
@@ -79,6 +82,9 @@ class BoardCore(wiring.Component):
     idle_timeout_s
         Line silence after which a partial frame is dropped (0: only the next ``0x00``
         resynchronises).
+    image
+        A network baked into the core (:class:`~spikeforge.hdl.core.SpikingCore`): the board
+        boots running it.
 
     Members
     -------
@@ -93,8 +99,11 @@ class BoardCore(wiring.Component):
     """
 
     def __init__(self, cfg: CoreConfig, *, clock_hz: float, baud: int = DEFAULT_BAUD,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, image: CoreImage | None = None) -> None:
+        if image is not None:  # refuse early, not at elaboration
+            check_bakeable(cfg, image)
         self.cfg = cfg
+        self.image = image
         self.clock_hz = int(round(clock_hz))
         self.baud = int(baud)
         self.divisor = uart_divisor(clock_hz, baud)
@@ -110,7 +119,7 @@ class BoardCore(wiring.Component):
             proto.CRC_ALGORITHM(8), max_body=proto.MAX_BODY - proto.CRC_BYTES, depth=512,
             idle_timeout=self.idle_timeout)
         m.submodules.engine = eng = CommandEngine(self.cfg, self.info.pack())
-        m.submodules.core = core = SpikingCore(self.cfg)
+        m.submodules.core = core = SpikingCore(self.cfg, image=self.image)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
         wiring.connect(m, urx.data, rcv.wire)
         wiring.connect(m, rcv.frame, eng.frame)
@@ -146,11 +155,16 @@ class BoardTop(Elaboratable):
         :data:`BOARD_CLOCK_MHZ` by platform family).
     baud
         UART baud rate.
+    image
+        A network baked into the core's block RAM (see :class:`BoardCore`).
     """
 
     def __init__(self, cfg: CoreConfig, *, clock_mhz: float | None = None, baud: int = DEFAULT_BAUD,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, image: CoreImage | None = None) -> None:
+        if image is not None:
+            check_bakeable(cfg, image)
         self.cfg, self.clock_mhz, self.baud, self.idle_timeout_s = cfg, clock_mhz, baud, idle_timeout_s
+        self.image = image
         self.board: BoardCore | None = None
 
     def elaborate(self, platform: Any) -> Module:
@@ -168,24 +182,27 @@ class BoardTop(Elaboratable):
         # the UART divisor uses the frequency the PLL really makes
         m.submodules.board = self.board = BoardCore(
             self.cfg, clock_hz=pll_output_hz(fam, platform.default_clk_frequency, mhz), baud=self.baud,
-            idle_timeout_s=self.idle_timeout_s)
+            idle_timeout_s=self.idle_timeout_s, image=self.image)
         uart = platform.request("uart", 0)
         m.d.comb += [self.board.rx.eq(uart.rx.i), uart.tx.o.eq(self.board.tx)]
         return m
 
 
 def build_board(board: str, cfg: CoreConfig, *, build_dir: Any, baud: int = DEFAULT_BAUD,
-                clock_mhz: float | None = None, seed: int | None = None, cache: bool = True) -> Any:
+                clock_mhz: float | None = None, seed: int | None = None, cache: bool = True,
+                image: CoreImage | None = None) -> Any:
     """Synthesise, place and route the board design (:class:`BoardTop`) for ``board``.
 
     Returns the :class:`~spikeforge.firmware.build.BuildResult` (cached by design hash under
-    ``build_dir``). Timing failures do not raise: check ``result.timing_met``.
+    ``build_dir``; the hash covers the RTLIL, so a baked ``image`` is in the key). Timing
+    failures do not raise: check ``result.timing_met``.
     """
     from .build import BOARDS, build, get_platform
 
     mhz = clock_mhz or BOARD_CLOCK_MHZ.get(board)
     if board in BOARDS and mhz:  # refuse an impossible baud before any tool runs
         uart_divisor(pll_output_hz(BOARDS[board].family, get_platform(board).default_clk_frequency, mhz), baud)
-    top = BoardTop(cfg, clock_mhz=mhz, baud=baud)
-    return build(top, board, build_dir=build_dir, name=f"board_{cfg.name.replace('-', '_')}", cache=cache,
+    top = BoardTop(cfg, clock_mhz=mhz, baud=baud, image=image)
+    name = f"board_{cfg.name.replace('-', '_')}" + ("_baked" if image is not None else "")
+    return build(top, board, build_dir=build_dir, name=name, cache=cache,
                  seed=seed, allow_timing_fail=True)
