@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from spikeforge.hdl.config import CoreConfig, preset
+from spikeforge.hdl.image import CoreImage
 from spikeforge.toolchain.fsutil import file_lock
 
 from .rtl import RtlSimError, _make_overrides, find_verilator, to_verilog
@@ -72,12 +73,13 @@ class _Build:
 
 def build_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_000,
                         clock_hz: int = DEFAULT_CLOCK_HZ, build_dir: Path | str | None = None,
-                        idle_timeout_s: float = 0.1, timeout: float = 900.0) -> _Build:
+                        idle_timeout_s: float = 0.1, timeout: float = 900.0,
+                        image: CoreImage | None = None) -> _Build:
     """Compile (or reuse) the virtual board executable for ``config`` at ``baud``.
 
-    Returns the executable and the UART divisor. Cached by the hash of the Verilog, the
-    harness, the Verilator version and the flags; concurrent builds of the same key wait for
-    each other.
+    Returns the executable and the UART divisor. Cached by the hash of the Verilog (which
+    holds a baked ``image``), the harness, the Verilator version and the flags; concurrent
+    builds of the same key wait for each other.
 
     Raises
     ------
@@ -87,7 +89,7 @@ def build_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_
     from spikeforge.firmware.top import BoardCore
 
     cfg = preset(config) if isinstance(config, str) else config
-    board = BoardCore(cfg, clock_hz=clock_hz, baud=baud, idle_timeout_s=idle_timeout_s)
+    board = BoardCore(cfg, clock_hz=clock_hz, baud=baud, idle_timeout_s=idle_timeout_s, image=image)
     verilog = to_verilog(board, VBOARD_TOP, emit_src=False)
     harness = _harness_source()
     root = find_verilator()
@@ -98,7 +100,7 @@ def build_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_
     key = hashlib.sha256("\0".join([_FLOW_VERSION, verilog, harness, json.dumps(flags), json.dumps(fix),
                                     metadata.version("verilator")]).encode()).hexdigest()
     base = Path(build_dir or os.environ.get("SPIKEFORGE_BUILD_DIR", "build")).resolve() / "vboard"
-    out = base / f"{cfg.name}-{key[:16]}"
+    out = base / f"{cfg.name}{'-baked' if image is not None else ''}-{key[:16]}"
     exe = out / "obj" / "vboard"
     deadline = time.monotonic() + timeout
     with file_lock(out.with_name(out.name + ".lock"), deadline, lambda msg: VirtualBoardError(msg)):
@@ -221,7 +223,7 @@ class VirtualBoard:
 
 def start_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_000,
                         clock_hz: int = DEFAULT_CLOCK_HZ, tcp: int | None = None,
-                        build_dir: Path | str | None = None) -> VirtualBoard:
+                        build_dir: Path | str | None = None, image: CoreImage | None = None) -> VirtualBoard:
     """Build (cached) and start a virtual board; use the result as a context manager.
 
     Parameters
@@ -236,6 +238,10 @@ def start_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_
         Serve on this TCP port of 127.0.0.1 (0: any free port) instead of a pseudo-terminal.
     build_dir
         Cache root (default ``$SPIKEFORGE_BUILD_DIR`` or ``./build``).
+    image
+        A network baked into the core's memories (an all-block-RAM ``config``, the image
+        lowered for it): the board boots running it, as a bitstream built with
+        ``spikeforge build --network`` does, and needs no load.
 
     Raises
     ------
@@ -246,7 +252,7 @@ def start_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_
         raise VirtualBoardError("the virtual board needs a POSIX system (pseudo-terminals)")
     cfg = preset(config) if isinstance(config, str) else config
     try:
-        b = build_virtual_board(cfg, baud=baud, clock_hz=clock_hz, build_dir=build_dir)
+        b = build_virtual_board(cfg, baud=baud, clock_hz=clock_hz, build_dir=build_dir, image=image)
     except RtlSimError as e:
         raise VirtualBoardError(str(e)) from None
     return VirtualBoard(b, cfg, tcp)
