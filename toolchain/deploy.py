@@ -670,14 +670,7 @@ class Device:
             The image is for another core configuration (both are named).
         """
         cfg = self.config
-        if image.config.fingerprint() != cfg.fingerprint():
-            raise WrongCoreError(
-                f"{self.url}: the image is for core {image.config.name!r} (fingerprint "
-                f"{image.config.fingerprint()}: {image.config.n_neurons} neurons, {image.config.n_synapses} "
-                f"synapses), the board carries core {cfg.name!r} (fingerprint {cfg.fingerprint()}: "
-                f"{cfg.n_neurons} neurons, {cfg.n_synapses} synapses); lower the network for "
-                f"'{cfg.name}' (spikeforge image NET --config {cfg.name})"
-            )
+        self._check_core(image, f"lower the network for '{cfg.name}' (spikeforge image NET --config {cfg.name})")
         cmds = load_commands(image)
         enc = beat_encoder(cfg)
         beats = [enc(Opcode.WRITE.value, c.addr, c.data) for c in cmds if c.op == Opcode.WRITE]
@@ -720,6 +713,32 @@ class Device:
         log.info("%s: loaded %d beats in %d frames, %.3f s (%.0f %% of the line rate)", self.url,
                  rep.beats, rep.frames, seconds, 100 * rep.payload_fraction)
         return rep
+
+    def attach(self, image: CoreImage) -> None:
+        """Use ``image`` as the network the board already runs, without loading it.
+
+        For a board whose bitstream has the image baked in (``spikeforge build --network``,
+        ``start_virtual_board(..., image=)``): the Device needs the image only for its port
+        maps. Sends nothing; the board's core must match the image's.
+
+        Raises
+        ------
+        WrongCoreError
+            The image is for another core configuration than the board's.
+        """
+        self._check_core(image, "attach the image the bitstream was built with (image.json beside it)")
+        self.image = image
+
+    def _check_core(self, image: CoreImage, fix: str) -> None:
+        """``WrongCoreError`` naming both cores and ``fix`` if ``image`` is not for the board's core."""
+        cfg = self.config
+        if image.config.fingerprint() != cfg.fingerprint():
+            raise WrongCoreError(
+                f"{self.url}: the image is for core {image.config.name!r} (fingerprint "
+                f"{image.config.fingerprint()}: {image.config.n_neurons} neurons, {image.config.n_synapses} "
+                f"synapses), the board carries core {cfg.name!r} (fingerprint {cfg.fingerprint()}: "
+                f"{cfg.n_neurons} neurons, {cfg.n_synapses} synapses); {fix}"
+            )
 
     def _need_image(self) -> CoreImage:
         if self.image is None:
