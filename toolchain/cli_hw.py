@@ -19,6 +19,7 @@ __all__ = [
     "add_demo_parser",
     "add_verify_parser",
     "build_core_bitstream",
+    "compile_for_baking",
     "default_build_dir",
     "resolve_config",
 ]
@@ -265,8 +266,13 @@ install), and report the resources and the fmax the router achieved.
 Builds are cached by design hash: rebuilding an unchanged core is instant. The report is
 written beside the bitstream as report.json.
 
-A network is not baked into the bitstream: it is data loaded into the core at run time
-(see 'spikeforge verify' for the image a network becomes)."""
+Normally a network is not baked into the bitstream: it is data loaded into the core at run
+time (see 'spikeforge verify' for the image a network becomes). With --network the compiled
+network is baked into the core's block-RAM initialisation, so the board boots already running
+it with no host loading it (the image is written beside the bitstream as image.json: a host
+needs its port map). iCE40 SPRAM cannot be initialised by the bitstream, so a baked build uses
+a core whose memories are all block RAM: by default the smallest such preset the compiled
+network fits (tiny or small on icebreaker), or --config."""
 
 _BUILD_EPILOG = """\
 examples:
@@ -274,7 +280,8 @@ examples:
   spikeforge build --board ulx3s-85f --json           # the 'ecp5-85f' core on an ECP5-85F
   spikeforge build --board icebreaker --config tiny   # a small core, quick to build
   spikeforge build --board icebreaker --baud 115200   # the board design at another baud
-  spikeforge build --board icebreaker --top bench     # the bare core in its measurement harness"""
+  spikeforge build --board icebreaker --top bench     # the bare core in its measurement harness
+  spikeforge build --board icebreaker --network robot.json   # boots running robot.json"""
 
 
 def add_build_parser(sub: argparse._SubParsersAction) -> None:
@@ -294,6 +301,12 @@ def add_build_parser(sub: argparse._SubParsersAction) -> None:
                     help="board: UART baud rate (default: 3000000; the FTDI bridges of both boards carry it)")
     bp.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
                     help="board: core clock from the PLL (default: 27 on icebreaker, 45 on ulx3s-85f)")
+    bp.add_argument("--network", metavar="FILE", default=None,
+                    help="board: bake this network (spikeforge or TENNLab JSON), compiled for the core, into "
+                         "block RAM so the board boots running it (default core: the smallest all-block-RAM "
+                         "preset it fits)")
+    bp.add_argument("--format", choices=("auto", "spikeforge", "tennlab"), default="auto",
+                    help="format of --network (default: auto)")
     bp.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
     bp.add_argument("--no-cache", action="store_true", help="rebuild even if a cached build exists")
     bp.add_argument("--json", action="store_true", help="print the report as one JSON line")
@@ -313,9 +326,68 @@ def report_line(result: Any, config: Any) -> dict[str, Any]:
     return d
 
 
+#: The all-block-RAM presets a baked build (``--network``) may pick per board, smallest first.
+BAKED_CONFIGS = {"icebreaker": ("tiny", "small"), "ulx3s-85f": ("tiny", "small", "ecp5-85f")}
+
+
+def compile_for_baking(board: str, network: str, fmt: str = "auto", config_spec: str | None = None) -> Any:
+    """Compile the network file for a baked build of ``board``; return the one-core image.
+
+    The core is ``config_spec`` if given (it must have no SPRAM memories), else the smallest
+    preset of :data:`BAKED_CONFIGS` the compiled network fits.
+
+    Raises
+    ------
+    ValueError
+        The configuration keeps memories in SPRAM (the message says why and which presets
+        work), or the network fits no allowed core on one core (the reasons per core).
+    """
+    from spikeforge.hdl.config import PRESETS
+
+    from .cli import load_any
+    from .compiler import CompileError, compile_network
+
+    ok = BAKED_CONFIGS[board]
+    if config_spec is not None:
+        cfg = resolve_config(config_spec)
+        if cfg.spram:
+            raise ValueError(
+                f"--config {config_spec}: core {cfg.name!r} keeps {' and '.join(cfg.spram)} in SPRAM, which the "
+                f"iCE40 bitstream cannot initialise, so --network cannot be baked into it; use a core whose "
+                f"memories are all block RAM: --config {' or '.join(ok)} (or omit --config to pick the smallest "
+                "that fits)")
+        cfgs = [cfg]
+    else:
+        cfgs = [PRESETS[n] for n in ok]
+    net = load_any(network, fmt)
+    errors = []
+    for cfg in cfgs:
+        try:
+            res = compile_network(net, cfg)
+        except CompileError as e:
+            errors.append(f"{cfg.name}: {e}")
+            continue
+        if len(res.images) != 1:  # pragma: no cover - compile_network defaults to one core
+            errors.append(f"{cfg.name}: needs {len(res.images)} cores")
+            continue
+        return res.images[0]
+    raise ValueError(f"--network {network}: fits no all-block-RAM core for --board {board}: "
+                     + "; ".join(errors))
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge build``."""
-    cfg = resolve_config(args.config or BOARD_DEFAULT_CONFIG[args.board])
+    image = None
+    if getattr(args, "network", None):
+        if args.top != "board":
+            raise ValueError(f"--network {args.network} needs --top board: the bench harness has no command "
+                             "engine to run a baked network")
+        image = compile_for_baking(args.board, args.network, args.format, args.config)
+        cfg = image.config
+        sys.stderr.write(f"spikeforge: baking {args.network} ({len(image.neuron_ids)} neurons, "
+                         f"{len(image.synapses)} synapses compiled) into core '{cfg.name}'\n")
+    else:
+        cfg = resolve_config(args.config or BOARD_DEFAULT_CONFIG[args.board])
     sys.stderr.write(f"spikeforge: building the {args.top} design with core '{cfg.name}' for {args.board} "
                      "(minutes for a full-size core; cached afterwards)\n")
     build_dir = Path(args.build_dir).resolve() if args.build_dir else None
@@ -327,10 +399,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         try:
             result = build_board(args.board, cfg, build_dir=(build_dir or default_build_dir()) / "bitstreams",
-                                 baud=args.baud, clock_mhz=args.clock_mhz, seed=args.seed, cache=not args.no_cache)
+                                 baud=args.baud, clock_mhz=args.clock_mhz, seed=args.seed, cache=not args.no_cache,
+                                 image=image)
         except UartError as e:
             raise ValueError(f"--baud {args.baud}: {e}") from None
     rep = report_line(result, cfg)
+    if image is not None:
+        image_path = Path(result.bitstream).with_name("image.json")
+        image_path.write_text(image.to_json())
+        rep["baked"] = {"network": str(args.network), "image": str(image_path),
+                        "neurons": len(image.neuron_ids), "synapses": len(image.synapses),
+                        "inputs": len(image.inputs), "outputs": len(image.outputs)}
     report_path = Path(result.bitstream).with_name("report.json")
     report_path.write_text(json.dumps(rep, indent=1) + "\n")
     if args.json:
@@ -345,6 +424,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"({100 * result.logic_cells / max(1, result.logic_cells_available):.0f} %), FF {result.ff}, "
         f"EBR/BRAM {result.ebr}/{result.ebr_available}, SPRAM {result.spram}, DSP {result.dsp}",
         f"fmax after routing: {fmax}",
+        *([f"baked network: {args.network} ({len(image.neuron_ids)} neurons, {len(image.synapses)} synapses; "
+           f"boots running it), image: {rep['baked']['image']}"] if image is not None else []),
         f"report: {report_path}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
