@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from spikeforge.hdl.config import CoreConfig, preset
+from spikeforge.hdl.image import CoreImage
 from spikeforge.toolchain.ir import Network, NetworkError
 from spikeforge.toolchain.reference import InputEvent
 
@@ -60,19 +61,24 @@ class DeviceBackend:
         Called by :meth:`close` after the device is closed (stops a served board).
     progress
         Show the load's progress bar.
+    baked
+        The image the board's bitstream already carries (``spikeforge build --network``,
+        ``start_virtual_board(image=)``): attached (``Device.attach``), not loaded; it must be
+        what compiling ``network`` for the board's core gives.
 
     Attributes
     ----------
     compiled
         The :class:`~spikeforge.toolchain.compiler.CompileResult` loaded on the board.
     load_report
-        What ``Device.load`` did (frames, bytes, seconds).
+        What ``Device.load`` did (frames, bytes, seconds); None for a ``baked`` board.
     frames, seconds
         STEP frames sent and wall seconds spent in :meth:`step` since the last :meth:`reset`.
     """
 
     def __init__(self, network: Network, device: Any, *, name: str = "board",
-                 on_close: Callable[[], None] | None = None, progress: bool = False) -> None:
+                 on_close: Callable[[], None] | None = None, progress: bool = False,
+                 baked: CoreImage | None = None) -> None:
         from spikeforge.toolchain.compiler import compile_network
 
         self.name = name
@@ -91,9 +97,18 @@ class DeviceBackend:
         out_names = self._port_map([p.name for p in network.outputs], image.output_names, "output")
         # Device.step returns network neuron ids: map each output neuron id to its port index
         self._out_of = {image.neuron_ids[slot]: out_names[k] for k, slot in enumerate(image.outputs)}
-        self.load_report = device.load(image, progress=progress)
-        log.info("%s: loaded %d neurons, %d synapses (%d frames, %.3f s)", name, len(image.neuron_ids),
-                 len(self.compiled.network.synapses), self.load_report.frames, self.load_report.seconds)
+        self.load_report: Any = None
+        if baked is not None:
+            if baked.to_dict() != image.to_dict():
+                raise NetworkError(f"{name}: the board's baked image is not this controller compiled for core "
+                                   f"{cfg.name!r}; rebuild the board with this network, or load it instead")
+            device.attach(image)
+            log.info("%s: runs its baked %d neurons, %d synapses (no load)", name, len(image.neuron_ids),
+                     len(image.synapses))
+        else:
+            self.load_report = device.load(image, progress=progress)
+            log.info("%s: loaded %d neurons, %d synapses (%d frames, %.3f s)", name, len(image.neuron_ids),
+                     len(self.compiled.network.synapses), self.load_report.frames, self.load_report.seconds)
         self.reset()
 
     @staticmethod
@@ -165,7 +180,7 @@ def _config(config: CoreConfig | str) -> CoreConfig:
 
 
 def _open(network: Network, url: str, name: str, stop: Callable[[], None] | None, *, baud: int = 3_000_000,
-          timeout: float = 1.0, progress: bool = False) -> DeviceBackend:
+          timeout: float = 1.0, progress: bool = False, baked: CoreImage | None = None) -> DeviceBackend:
     from spikeforge.toolchain.deploy import Device
 
     try:
@@ -175,7 +190,7 @@ def _open(network: Network, url: str, name: str, stop: Callable[[], None] | None
             stop()
         raise
     try:
-        return DeviceBackend(network, dev, name=name, on_close=stop, progress=progress)
+        return DeviceBackend(network, dev, name=name, on_close=stop, progress=progress, baked=baked)
     except BaseException:
         dev.close()
         if stop is not None:
@@ -196,8 +211,12 @@ def emulated_backend(network: Network, config: CoreConfig | str = "up5k", *, pro
 
 
 def vboard_backend(network: Network, config: CoreConfig | str = "up5k", *, build_dir: Any = None,
-                   progress: bool = False) -> DeviceBackend:
+                   progress: bool = False, baked: bool = False) -> DeviceBackend:
     """``network`` on a Verilator virtual board of core ``config`` (built and cached on first use).
+
+    ``baked``: compile ``network`` for ``config`` and bake it into the virtual board (an
+    all-block-RAM core: the board a ``spikeforge build --network`` bitstream makes), so the
+    board boots running it and nothing is loaded.
 
     Raises
     ------
@@ -206,8 +225,14 @@ def vboard_backend(network: Network, config: CoreConfig | str = "up5k", *, build
     """
     from spikeforge.sim.vboard import start_virtual_board
 
-    vb = start_virtual_board(_config(config), build_dir=build_dir)
-    backend = _open(network, vb.url, "vboard", vb.close, progress=progress)
+    cfg = _config(config)
+    image = None
+    if baked:
+        from spikeforge.toolchain.compiler import compile_network
+
+        image = compile_network(network, cfg).image
+    vb = start_virtual_board(cfg, build_dir=build_dir, image=image)
+    backend = _open(network, vb.url, "vboard", vb.close, progress=progress, baked=image)
     backend.virtual_board = vb  # type: ignore[attr-defined]  # for its simulated-time stats
     return backend
 
