@@ -196,3 +196,48 @@ def test_device_attach_checks_the_core_and_sends_nothing():
         dev.attach(img)
         assert dev.image is img
         assert dev.counters().frames_ok == before + 1  # only the READ_COUNTERS of this check
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_baked_virtual_board_drives_the_robot_like_the_reference():
+    """A robot that runs alone: the shipped evolved controller baked into a virtual board (no
+    load) drives the same trajectory, control step for control step, as the reference model."""
+    import numpy as np
+
+    from spikeforge.sim.arena import random_arena
+    from spikeforge.sim.robot import ReferenceBackend, SpikingController
+    from spikeforge.sim.robot_boards import vboard_backend
+    from spikeforge.sim.world import run_episode
+    from spikeforge.toolchain.robot_train import evolved_network
+
+    net = evolved_network()
+    arena = random_arena(7)
+    runs = []
+    with vboard_backend(net, "tiny", build_dir=BUILD, baked=True) as be:
+        assert be.load_report is None and be.device.image is be.image
+        for backend in (be, ReferenceBackend(net)):
+            ep = run_episode(SpikingController(net, backend), arena, steps=120, seed=7)
+            runs.append(ep)
+    a, b = runs
+    assert a.distance > 0.2  # the controller does drive
+    np.testing.assert_array_equal(a.trajectory, b.trajectory)
+    assert (a.coverage, a.collisions) == (b.coverage, b.collisions)
+
+
+def test_robot_backend_refuses_a_baked_image_of_another_controller():
+    from spikeforge.sim.emuboard import serve
+    from spikeforge.sim.robot import spiking_braitenberg
+    from spikeforge.sim.robot_boards import DeviceBackend
+    from spikeforge.toolchain.compiler import compile_network
+    from spikeforge.toolchain.deploy import Device
+    from spikeforge.toolchain.ir import NetworkError
+    from spikeforge.toolchain.robot_train import evolved_network
+
+    other = lower(random_case(0, 8, 10, 5).network, TINY)
+    with serve(TINY, port="pty", model_line=False) as emu, Device.open(emu.url) as dev:
+        with pytest.raises(NetworkError, match="baked image is not this controller"):
+            DeviceBackend(spiking_braitenberg(), dev, baked=other)
+        img = compile_network(evolved_network(), TINY).image
+        be = DeviceBackend(evolved_network(), dev, baked=img)
+        assert be.load_report is None and dev.image is be.image and be.image.to_dict() == img.to_dict()
