@@ -270,32 +270,26 @@ def add_emulated_options(p: argparse.ArgumentParser) -> None:
 
 def serve_emulated(args: argparse.Namespace, cfg: Any) -> int:
     """``spikeforge board-sim --emulated``: serve an emulated board until Ctrl-C / SIGTERM."""
-    import signal
-    import threading
-
     from spikeforge.sim.emuboard import serve
+
+    from .cli_board import serve_until_stopped
 
     port = "pty" if args.tcp is None else f"tcp:{args.tcp}"
     board = serve(cfg, port=port, baud=args.baud, rx_frames=args.rx_frames)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with board:
-            where = board.path if board.path else f"127.0.0.1:{board.port}"
-            sys.stdout.write(f"emulated board: core '{cfg.name}', {args.baud} baud (modelled)\n{where}\n")
-            sys.stdout.write(f"connect with: Device.open({board.url!r}); Ctrl-C stops\n")
-            sys.stdout.flush()
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-            st = board.board.stats
-            sys.stdout.write(json.dumps({"emulated_board": {
-                "frames_ok": st.frames_ok, "frames_bad": st.frames_bad, "duplicates": st.duplicates,
-                "rejected": st.rejected, "overflows": st.overflows, "executed": len(st.executed)}}) + "\n")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+    def final() -> dict[str, Any]:
+        st = board.board.stats
+        return {"emulated_board": {
+            "frames_ok": st.frames_ok, "frames_bad": st.frames_bad, "duplicates": st.duplicates,
+            "rejected": st.rejected, "overflows": st.overflows, "executed": len(st.executed)}}
+
+    with board:
+        where = board.path if board.path else f"127.0.0.1:{board.port}"
+        serve_until_stopped(
+            f"emulated board: core '{cfg.name}', {args.baud} baud (modelled)\n{where}\n"
+            f"connect with: Device.open({board.url!r}); Ctrl-C stops\n",
+            final,
+        )
     return 0
 
 
