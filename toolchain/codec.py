@@ -173,6 +173,10 @@ class Encoder(_Coded, ABC):
             raise ValueError(f"{self.kind} encoder: got {a.shape[0]} values, expected {self.n_values}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{self.kind} encoder: non-finite value in {a.tolist()}")
+        return self._unit(a)
+
+    def _unit(self, a: np.ndarray) -> np.ndarray:
+        """``a`` scaled from ``[lo, hi]`` to ``[0, 1]`` and clipped (the one scaling of every code)."""
         return np.clip((a - self.lo) / (self.hi - self.lo), 0.0, 1.0)
 
     @abstractmethod
@@ -224,20 +228,18 @@ class RateEncoder(Encoder):
         return self.max_spikes or self.steps
 
     def encode(self, x: ArrayLike) -> list[InputEvent]:
-        cap = self._cap()
-        counts = np.rint(self._scaled(x) * cap).astype(int)
-        return [(i, t, self.value) for i, c in enumerate(counts) for t in _spread(int(c), self.steps)]
+        sample, inputs, times, values = self._events(self._scaled(x)[None, :])
+        order = np.lexsort((times, inputs))
+        return [(int(i), int(t), int(v)) for i, t, v in zip(inputs[order], times[order], values[order], strict=True)]
 
-    def _counts_inputs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Spike count and input index per (sample, value) of ``[batch, n_values]`` rows."""
-        a = np.clip((rows - self.lo) / (self.hi - self.lo), 0.0, 1.0)
-        return np.rint(a * self._cap()).astype(np.int64), np.broadcast_to(np.arange(self.n_values), a.shape)
+    def _counts_inputs(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spike count and input index per (sample, value) of ``[batch, n_values]`` scaled rows."""
+        return np.rint(units * self._cap()).astype(np.int64), np.broadcast_to(np.arange(self.n_values), units.shape)
 
-    def encode_arrays(self, xs: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        rows = np.asarray(xs, dtype=float).reshape(-1, self.n_values)
-        if not np.all(np.isfinite(rows)):
-            raise ValueError(f"{self.kind} encoder: non-finite value in the batch")
-        counts, inputs = self._counts_inputs(rows)
+    def _events(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(sample, input_index, time, value)`` arrays of scaled rows: ``count`` spikes of an
+        input at ``⌊k · steps / count⌋``, ``k = 0 … count − 1`` (the one definition of the code)."""
+        counts, inputs = self._counts_inputs(units)
         c = counts.reshape(-1)
         total = int(c.sum())
         owner = np.repeat(np.arange(c.size), c)
@@ -246,6 +248,12 @@ class RateEncoder(Encoder):
         sample = owner // self.n_values
         return (sample, inputs.reshape(-1)[owner].astype(np.int64), times.astype(np.int64),
                 np.full(total, self.value, dtype=np.int64))
+
+    def encode_arrays(self, xs: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        rows = np.asarray(xs, dtype=float).reshape(-1, self.n_values)
+        if not np.all(np.isfinite(rows)):
+            raise ValueError(f"{self.kind} encoder: non-finite value in the batch")
+        return self._events(self._unit(rows))
 
 
 @dataclass(frozen=True)
@@ -258,16 +266,8 @@ class FlipFlopEncoder(RateEncoder):
     def n_inputs(self) -> int:
         return 2 * self.n_values
 
-    def encode(self, x: ArrayLike) -> list[InputEvent]:
-        s = self._scaled(x) * 2.0 - 1.0  # [-1, 1], 0 at the centre of [lo, hi]
-        counts = np.rint(np.abs(s) * self._cap()).astype(int)
-        out = []
-        for i, (c, neg) in enumerate(zip(counts, s < 0, strict=True)):
-            out.extend((2 * i + int(neg), t, self.value) for t in _spread(int(c), self.steps))
-        return sorted(out)
-
-    def _counts_inputs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = np.clip((rows - self.lo) / (self.hi - self.lo), 0.0, 1.0) * 2.0 - 1.0
+    def _counts_inputs(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = units * 2.0 - 1.0  # [-1, 1], 0 at the centre of [lo, hi]
         counts = np.rint(np.abs(s) * self._cap()).astype(np.int64)
         return counts, 2 * np.arange(self.n_values) + (s < 0)
 
@@ -416,13 +416,7 @@ class _ClassDecoder(Decoder):
     count_first: ClassVar[bool] = True
 
     def decode(self, raster: ArrayLike) -> int:
-        r = self._raster(raster)
-        if not r.any():
-            return self.default
-        counts, first = -r.sum(axis=0), _first_times(r)
-        keys = (counts, first) if self.count_first else (first, counts)
-        # np.lexsort sorts by its last key first
-        return int(np.lexsort((np.arange(self.n_outputs), keys[1], keys[0]))[0])
+        return int(self.decode_batch(self._raster(raster)[None])[0])
 
     def decode_batch(self, rasters: ArrayLike) -> np.ndarray:
         """Vectorised :meth:`decode` of ``[batch, steps, n_outputs]`` rasters (same answers)."""
