@@ -40,6 +40,12 @@ from .spram import make_memory
 __all__ = ["AccumulatorUnit", "FFQueue", "SpikingCore", "check_bakeable"]
 
 
+def onehot_index(onehot: Value, width: int, bits: int) -> Value:
+    """Binary index (``bits`` wide) of the one set bit of ``onehot`` (no priority chain: bit ``b``
+    of the index ORs the inputs whose position has bit ``b`` set)."""
+    return Cat(*(Cat(*(onehot[k] for k in range(width) if (k >> b) & 1)).any() for b in range(bits)))
+
+
 class FFQueue(Elaboratable):
     """A small FIFO in flip-flops (never inferred as block RAM), asynchronous read.
 
@@ -370,7 +376,7 @@ class SpikingCore(wiring.Component):
         m.d.comb += q_low.eq(qb ^ qb_rest)
         q_j = Signal(QB) if QB else Signal(1)
         if QB:
-            m.d.comb += q_j.eq(Cat(*(Cat(*(q_low[k] for k in range(QW) if (k >> b) & 1)).any() for b in range(QB))))
+            m.d.comb += q_j.eq(onehot_index(q_low, QW, QB))
         q_nxt = Signal(QW)
         m.d.comb += q_nxt.eq(qb_rest & (qb_rest - 1))
         with m.If(f_issue):
@@ -411,7 +417,7 @@ class SpikingCore(wiring.Component):
         low = Signal(D)
         m.d.comb += low.eq(w_pend ^ w_rest)
         j = Signal(db)
-        m.d.comb += j.eq(Cat(*(Cat(*(low[k] for k in range(D) if (k >> b) & 1)).any() for b in range(db))))
+        m.d.comb += j.eq(onehot_index(low, D, db))
         nxt = Signal(D)
         m.d.comb += nxt.eq(w_rest & (w_rest - 1))
         m.d.sync += [i_req.eq(w_issue), i_data.eq(i_req)]
