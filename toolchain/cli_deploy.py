@@ -380,11 +380,12 @@ def _bench_board(url: str, name: str, cfg: Any, baud: int, net: Any, img: Any, c
             raise RuntimeError(f"bench link: the {name} board's closed-loop spikes differ from the reference model")
 
 
-def _bench_faults(cfg: Any, seed: int, target: int) -> dict[str, Any]:
-    """Drive loads, runs and closed-loop steps through a fault proxy; count what happened."""
+def _bench_faults(cfg: Any, seed: int, target: int, **kw: Any) -> dict[str, Any]:
+    """Drive loads, runs and closed-loop steps through a fault proxy; count what happened
+    (``kw``: :func:`~.faultcampaign.run_fault_campaign` options, e.g. ``upstream``)."""
     from .faultcampaign import run_fault_campaign
 
-    return run_fault_campaign(cfg, seed=seed, target_faults=target)
+    return run_fault_campaign(cfg, seed=seed, target_faults=target, **kw)
 
 
 def _sim_clock(vb: Any) -> Any:
@@ -431,6 +432,11 @@ def bench_link(args: argparse.Namespace) -> int:
     with start_virtual_board(vcfg, baud=baud) as vb:
         _bench_board(vb.url, "virtual", vcfg, baud, vnet, vimg, min(control, 50), 4,
                      {"clock_hz": vb.clock_hz, "machine": machine}, seconds_of=_sim_clock(vb))
+    with start_virtual_board(vcfg, baud=baud, tcp=0) as vb:  # the same campaign against the RTL
+        url = vb.url if vb.url.startswith("socket://") else vb.path
+        fault = _bench_faults(vcfg, args.seed, 1500, upstream=url, timeout=0.5, host_rate=0.003,
+                              max_seconds=900)
+    _line({"bench": "link", "case": "faults", "board": "virtual", **fault, "machine": machine})
     return 0
 
 
