@@ -397,3 +397,16 @@ def test_a_babbling_port_cannot_hold_the_host():
     with pytest.raises(DeviceTimeout):
         dev.reset()
     assert time.monotonic() - t0 < 5
+
+
+def test_bench_link_prints_its_figures(capsys):
+    """`spikeforge bench link` (emulated board only): one JSON line per figure, the closed loop
+    equal to the reference, the fault campaign with nothing wrong."""
+    assert main(["bench", "link", "--config", "tiny", "--no-build", "--runs", "10"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+    by_case = {x["case"]: x for x in lines}
+    assert [x["bench"] for x in lines] == ["link"] * 3 and set(by_case) == {"load", "closed_loop", "faults"}
+    assert 0 < by_case["load"]["payload_fraction_wall"] <= 1
+    assert by_case["closed_loop"]["matches_reference"] is True and by_case["closed_loop"]["control_steps"] == 10
+    f = by_case["faults"]
+    assert f["faults"] > 0 and f["wrong"] == 0 and f["unrecovered"] == 0 and f["responsive"] is True
