@@ -6,7 +6,6 @@ byte for byte)."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 from collections.abc import Iterator
 
@@ -18,7 +17,6 @@ from spikeforge.toolchain.ir import save_network
 from spikeforge.toolchain.netgen import edge_cases, random_case
 
 CFG = preset("tiny")
-HAVE_VBOARD = importlib.util.find_spec("spikeforge.sim.vboard") is not None
 
 
 @contextlib.contextmanager
@@ -70,6 +68,5 @@ def test_simulate_equals_run_on_the_emulated_board_over_a_pty(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.verilator
-@pytest.mark.skipif(not HAVE_VBOARD, reason="sim/vboard.py (the Verilator virtual board) does not exist yet")
 def test_simulate_equals_run_on_the_verilator_virtual_board_over_a_pty(tmp_path, capsys):
     _same_spikes_three_ways("verilator", tmp_path, capsys, n_random=4)
