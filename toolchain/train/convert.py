@@ -602,9 +602,8 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
             bs = bs - ws @ (L - x.mean(axis=0)) / R
         scaled.append((ws, bs))
         prev = lam
-    wmax = (1 << (config.weight_bits - 1)) - 1
-    bmax = (1 << (config.bias_bits - 1)) - 1
-    tmax = min(config.potential_range[1], (1 << config.threshold_bits) - 1)
+    lim = config.limits()
+    wmax, bmax, tmax = lim.weight[1], lim.bias[1], lim.threshold[1]
     net = Network()
     sizes = mlp.sizes
     ids: list[list[int]] = []

@@ -226,22 +226,21 @@ class Limits:
         EvolveError
             When the task's inputs and outputs alone do not fit the budgets.
         """
-        wmax = (1 << (core.weight_bits - 1)) - 1
-        _, phi = core.potential_range
-        thr_core = min(phi, (1 << core.threshold_bits) - 1)
-        thr = min(thr_core, cfg.threshold_max if cfg.threshold_max is not None else 2 * wmax)
-        bb = 1 << (core.bias_bits - 1)
-        n_max = min(core.n_neurons, cfg.max_neurons or core.n_neurons)
-        s_max = min(core.n_synapses, cfg.max_synapses or core.n_synapses)
+        lim = core.limits()
+        wmax = lim.weight[1]
+        thr = min(lim.threshold[1], cfg.threshold_max if cfg.threshold_max is not None else 2 * wmax)
+        bb = lim.bias[1] + 1
+        n_max = min(lim.neurons, cfg.max_neurons or lim.neurons)
+        s_max = min(lim.synapses, cfg.max_synapses or lim.synapses)
         if n_inputs + n_outputs > n_max:
             raise EvolveError(f"the task needs {n_inputs} inputs + {n_outputs} outputs = {n_inputs + n_outputs} "
                               f"neurons; the budget is {n_max} (core {core.name!r}, max_neurons)")
-        acc = (1 << (core.accumulator_bits - 1)) - 1
+        acc = lim.fan_in[1]
         return cls(
             n_inputs=n_inputs, n_outputs=n_outputs, max_neurons=n_max, max_synapses=s_max,
             weight=(-wmax - 1, wmax), threshold=(0, thr),
-            delay=(1, min(core.max_delay, cfg.max_delay or core.max_delay)),
-            refractory=(0, min((1 << core.refractory_bits) - 1, cfg.refractory_max)),
+            delay=(1, min(lim.delay[1], cfg.max_delay or lim.delay[1])),
+            refractory=(0, min(lim.refractory[1], cfg.refractory_max)),
             bias=(-min(bb, thr), min(bb - 1, thr)), shift=(1, min(8, core.potential_bits - 1)),
             fan_in=acc - abs(input_value), v_min=-thr)
 
