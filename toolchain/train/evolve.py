@@ -59,6 +59,7 @@ import numpy as np
 
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.toolchain.codec import attach_io
+from spikeforge.toolchain.compiler import design_rule_check
 from spikeforge.toolchain.ir import (
     Leak,
     Network,
@@ -68,6 +69,8 @@ from spikeforge.toolchain.ir import (
     Synapse,
     read_json_file,
 )
+
+from .parallel import EvolveError, SerialEvaluator
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -96,10 +99,6 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 OPERATORS = ("add_neuron", "remove_neuron", "add_synapse", "remove_synapse", "threshold", "weight",
              "delay", "leak", "reset", "refractory", "bias")
-
-
-class EvolveError(ValueError):
-    """Bad trainer settings, an unusable checkpoint, or a run that cannot go on."""
 
 
 # --------------------------------------------------------------------------- settings
@@ -511,8 +510,6 @@ def hardware_check(net: Network, core: CoreConfig) -> None:
     EvolveError
         Listing what does not fit ``core``.
     """
-    from spikeforge.toolchain.compiler import design_rule_check
-
     rep = design_rule_check(net, core)
     if not rep.ok:
         raise EvolveError(f"network fails the design-rule check for core {core.name!r}: "
@@ -666,8 +663,6 @@ def evolve(
         Bad settings, an unusable checkpoint, or a whole generation that failed to evaluate.
     """
     from tqdm import tqdm
-
-    from .parallel import SerialEvaluator
 
     if not isinstance(generations, int) or generations < 1:
         raise EvolveError(f"generations = {generations!r} is invalid; allowed: an integer >= 1")
