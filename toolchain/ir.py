@@ -40,6 +40,8 @@ from typing import Any
 
 import networkx as nx
 
+from .fsutil import write_atomic
+
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -503,7 +505,4 @@ def load_network(path: str | Path) -> Network:
 def save_network(net: Network, path: str | Path) -> None:
     """Validate and write a network as JSON (atomically: a failed write loses nothing)."""
     net.validate()
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(net.to_json() + "\n", encoding="utf-8")
-    tmp.replace(p)
+    write_atomic(path, net.to_json() + "\n")

@@ -60,6 +60,7 @@ import numpy as np
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.toolchain.codec import attach_io
 from spikeforge.toolchain.compiler import design_rule_check
+from spikeforge.toolchain.fsutil import write_atomic
 from spikeforge.toolchain.ir import (
     Leak,
     Network,
@@ -579,9 +580,7 @@ def _finite(x: float) -> float | None:
 
 
 def _save_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(doc, separators=(",", ":")))
 
 
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
