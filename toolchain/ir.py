@@ -2,7 +2,9 @@
 
 Every trainer produces a :class:`Network`; every compiler pass, the reference model, the
 image lowering and the exporters consume one. The semantics of each field are the neuron
-contract, specified once in :mod:`spikeforge.toolchain.reference` (and docs/neuron-contract.md).
+contract, specified once, with worked examples, in the docstring of
+:mod:`spikeforge.toolchain.reference` (README "The neuron contract" and docs/architecture.md point
+there; there is no second copy).
 
 Neuron (per node, id ``i``)
     ``threshold``  θ ≥ 0; the neuron fires when touched and ``v >= θ``.
