@@ -85,12 +85,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from spikeforge.hdl.config import CoreConfig
+from spikeforge.hdl.image import lower
 from spikeforge.toolchain.codec import (
     Encoder,
     PhasedRateEncoder,
     TTFSEncoder,
     WTADecoder,
     attach_io,
+    io_latency,
+    io_of,
     output_raster,
 )
 from spikeforge.toolchain.ir import Network
@@ -655,8 +658,6 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
     }
     net.validate()
     if check_fit:
-        from spikeforge.hdl.image import lower
-
         lower(net, config)
     report = ConversionReport(lambdas, thresholds, T, L, encoding, clipped, dropped, scaled, kinds,
                               (k_lif, r_lif))
@@ -745,8 +746,6 @@ def snn_predict(net: Network, x: ArrayLike, timesteps: int | None = None, *,
     -------
     (predictions, synaptic events per sample)
     """
-    from spikeforge.toolchain.codec import io_latency, io_of
-
     enc, dec = io_of(net)
     if timesteps is not None and timesteps != enc.steps:
         enc = _encoder("ttfs" if isinstance(enc, TTFSEncoder) else "rate", enc.n_values, timesteps)
