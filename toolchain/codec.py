@@ -18,6 +18,13 @@ kind               inputs    code
                              together at t = 0 (what ANN-to-SNN conversion wants)
 ``ttfs``           n         one spike at ``round((1 − x̂) · (steps − 1))``: larger is earlier
 ``bins``           n·bins    the bin holding the value gets ``spikes`` spikes (one-hot)
+``series``         c·(1|2)   a time series ``[frames, c]``, one frame per ``frame_steps``
+                   + extra   steps, aligned to end at ``frames · frame_steps``; ``current``:
+                             ``round(x̂ · value)`` on every step of the frame (an IF relay of
+                             threshold ``value`` turns it into a rate), ``rate``:
+                             ``round(x̂ · frame_steps)`` spikes of ``value``; ``push_pull``
+                             adds a second input per channel coding ``1 − x̂``; ``markers``
+                             are fixed events added to every sample
 =================  ========  ===========================================================
 
 ``x̂`` is the value scaled from ``[lo, hi]`` to ``[0, 1]`` and clipped. For ``flip_flop`` the
@@ -67,6 +74,7 @@ __all__ = [
     "FlipFlopEncoder",
     "PhasedRateEncoder",
     "RateEncoder",
+    "SeriesEncoder",
     "TTFSEncoder",
     "WTADecoder",
     "attach_io",
@@ -336,8 +344,120 @@ class BinsEncoder(Encoder):
         return [(i * self.bins + int(k), t, self.value) for i, k in enumerate(b) for t in times]
 
 
+@dataclass(frozen=True)
+class SeriesEncoder(Encoder):
+    """A multivariate time series, one frame of ``channels`` values per ``frame_steps`` steps.
+
+    A sample is ``frames × channels`` values, row-major (``[frames, channels]`` flattened);
+    rows that are all NaN are padding. The real rows (shorter series are padded at the front)
+    are placed so that the last one ends at step ``frames · frame_steps``; ``steps`` may be
+    longer (a readout's decision phase). Channel ``c`` drives input ``c`` (and, with
+    ``push_pull``, input ``channels + c`` with ``1 − x̂``); inputs from ``channels · (1 +
+    push_pull)`` on are ``extra_inputs`` that only ``markers`` drive.
+
+    Parameters
+    ----------
+    channels, frames, frame_steps
+        Series width, longest series, steps per frame.
+    mode
+        ``"current"``: input value ``round(x̂ · value)`` on every step of the frame (zero
+        values are not sent); ``"rate"``: ``round(x̂ · frame_steps)`` events of ``value`` spread
+        over the frame.
+    push_pull
+        Also code ``1 − x̂`` on a second input per channel.
+    extra_inputs
+        Inputs after the channel inputs (driven by markers only).
+    markers
+        ``[[input, time, value], …]`` added to every sample.
+    """
+
+    kind: ClassVar[str] = "series"
+    channels: int = 1
+    frames: int = 1
+    frame_steps: int = 1
+    mode: str = "current"
+    push_pull: bool = False
+    extra_inputs: int = 0
+    markers: tuple[tuple[int, int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = "series encoder"
+        _check_int(owner, "channels", self.channels, 1)
+        _check_int(owner, "frames", self.frames, 1)
+        _check_int(owner, "frame_steps", self.frame_steps, 1)
+        _check_int(owner, "extra_inputs", self.extra_inputs, 0)
+        if self.n_values != self.channels * self.frames:
+            raise NetworkError(f"series encoder: n_values = {self.n_values} but channels × frames = "
+                               f"{self.channels * self.frames}; set n_values = channels * frames")
+        if self.steps < self.frames * self.frame_steps:
+            raise NetworkError(f"series encoder: steps = {self.steps} is shorter than frames × frame_steps = "
+                               f"{self.frames * self.frame_steps}; allowed: steps >= that")
+        if self.mode not in ("current", "rate"):
+            raise NetworkError(f"series encoder: mode = {self.mode!r} is invalid; allowed: 'current', 'rate'")
+        if not isinstance(self.push_pull, bool):
+            raise NetworkError(f"series encoder: push_pull = {self.push_pull!r} is invalid; allowed: true, false")
+        marks = tuple(tuple(int(v) for v in m) for m in self.markers)
+        object.__setattr__(self, "markers", marks)
+        for m in marks:
+            if len(m) != 3 or not 0 <= m[0] < self.n_inputs or not 0 <= m[1] < self.steps:
+                raise NetworkError(f"series encoder: marker {list(m)} is invalid; allowed: [input 0.."
+                                   f"{self.n_inputs - 1}, time 0..{self.steps - 1}, value]")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["markers"] = [list(m) for m in self.markers]
+        return d
+
+    @property
+    def n_inputs(self) -> int:
+        return self.channels * (2 if self.push_pull else 1) + self.extra_inputs
+
+    def encode(self, x: ArrayLike) -> list[InputEvent]:
+        _, i, t, v = self.encode_arrays(np.asarray(x, dtype=float).reshape(1, -1))
+        order = np.lexsort((t, i))
+        return [(int(a), int(b), int(c)) for a, b, c in zip(i[order], t[order], v[order], strict=True)]
+
+    def encode_arrays(self, xs: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        rows = np.asarray(xs, dtype=float).reshape(-1, self.frames, self.channels)
+        pad = np.isnan(rows).all(axis=2)
+        if np.isnan(rows[~pad]).any() or np.isinf(rows).any():
+            raise ValueError("series encoder: a frame holds NaN or inf next to numbers; a padding frame "
+                             "must be all NaN")
+        # shift each series to end at the last frame (padding first)
+        length = (~pad).sum(axis=1)
+        order = np.argsort(~pad, axis=1, kind="stable")  # padding rows first, real rows in order
+        rows = np.take_along_axis(rows, order[:, :, None], axis=1)
+        real = np.arange(self.frames)[None, :] >= (self.frames - length)[:, None]
+        u = self._unit(np.nan_to_num(rows))
+        units = [u, 1.0 - u] if self.push_pull else [u]
+        fs = self.frame_steps
+        out: list[tuple[np.ndarray, ...]] = []
+        for half, uu in enumerate(units):
+            if self.mode == "current":
+                val = np.rint(uu * self.value).astype(np.int64)
+                s, f, c = np.nonzero(real[:, :, None] & (val != 0))
+                k = np.arange(fs)
+                out.append((np.repeat(s, fs), np.repeat(c + half * self.channels, fs),
+                            (f[:, None] * fs + k[None, :]).reshape(-1), np.repeat(val[s, f, c], fs)))
+            else:
+                cnt = np.where(real[:, :, None], np.rint(uu * fs).astype(np.int64), 0)
+                s, f, c = np.nonzero(cnt)
+                n = cnt[s, f, c]
+                owner = np.repeat(np.arange(len(n)), n)
+                j = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+                out.append((s[owner], c[owner] + half * self.channels, f[owner] * fs + (j * fs) // n[owner],
+                            np.full(len(owner), self.value, dtype=np.int64)))
+        if self.markers:
+            m = np.array(self.markers, dtype=np.int64)
+            n_s = len(rows)
+            out.append((np.repeat(np.arange(n_s), len(m)), np.tile(m[:, 0], n_s), np.tile(m[:, 1], n_s),
+                        np.tile(m[:, 2], n_s)))
+        return tuple(np.concatenate([o[k] for o in out]).astype(np.int64) for k in range(4))  # type: ignore[return-value]
+
+
 _ENCODERS: dict[str, type] = {c.kind: c for c in (RateEncoder, FlipFlopEncoder, TTFSEncoder, BinsEncoder,
-                                                  PhasedRateEncoder)}
+                                                  PhasedRateEncoder, SeriesEncoder)}
 
 
 def encoder_from_dict(doc: dict[str, Any]) -> Encoder:
