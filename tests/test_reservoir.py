@@ -221,14 +221,14 @@ def test_train_reservoir_on_a_small_plugin_task() -> None:
 @pytest.mark.slow
 def test_japanese_vowels_bar_with_the_readout_on_the_core() -> None:
     net, rep = train_reservoir("japanese-vowels", "up5k")
-    assert rep.onchip is not None and rep.onchip >= 0.94  # issue 20's bar is 0.95: see README
+    assert rep.onchip is not None and rep.onchip >= 0.95  # issue 20 bar (measured 0.9649)
     assert rep.host >= 0.95 and rep.train_seconds < 300
 
 
 @pytest.mark.slow
 def test_mackey_glass_one_step_bar() -> None:
     _, rep = train_reservoir("mackey-glass", "up5k")
-    assert rep.host <= 0.1 and rep.train_seconds < 300
+    assert rep.host <= 0.1 and rep.train_seconds < 300  # issue 20 bar: NOT met yet (measured 0.167)
 
 
 @pytest.mark.slow
