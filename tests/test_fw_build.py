@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spikeforge.firmware.top import BOARD_CLOCK_MHZ, build_board
+from spikeforge.firmware.boards import board
+from spikeforge.firmware.top import build_board
 from spikeforge.hdl.config import preset
 from spikeforge.toolchain.cli import main
 
@@ -22,7 +23,7 @@ def test_tiny_board_design_for_icebreaker_via_cli(capsys):
     assert rc == 0 and rep["name"] == "board_tiny"
     assert 0 < rep["logic_cells"] <= 5280 and rep["ebr"] >= 2
     (clk,) = rep["fmax"].values()
-    assert clk["constraint_mhz"] == pytest.approx(BOARD_CLOCK_MHZ["icebreaker"], rel=0.01)
+    assert clk["constraint_mhz"] == pytest.approx(board("icebreaker").clock_mhz, rel=0.01)
     assert clk["achieved_mhz"] >= clk["constraint_mhz"]
 
 

@@ -180,44 +180,11 @@ _INSTALL_HINT = (
 )
 
 
-def flash_command(bitstream: str | Path, board: str, *, tool: str | None = None, sram: bool = False,
-                  which: Any = shutil.which) -> list[str]:
-    """The programmer command line for ``bitstream`` on ``board``.
+def flash_command(bitstream: str | Path, board: str, **kw: Any) -> list[str]:
+    """See :func:`spikeforge.firmware.boards.flash_command`."""
+    from spikeforge.firmware.boards import flash_command as f
 
-    Parameters
-    ----------
-    bitstream
-        The bitstream file (``.bin`` for iCEBreaker, ``.bit`` for ULX3S).
-    board
-        ``icebreaker`` or ``ulx3s-85f``.
-    tool
-        ``openFPGALoader`` or ``iceprog``; default: the first of them found on ``PATH`` (or
-        the first the board supports, when none is: the caller decides what to do).
-    sram
-        Load into the FPGA's configuration RAM only (lost at power-off) instead of the flash.
-    which
-        ``shutil.which``-like lookup (tests pass a fake).
-
-    Raises
-    ------
-    ValueError
-        Unknown board, a tool the board cannot use, or a bitstream with the wrong suffix.
-    """
-    if board not in FLASH_TOOLS:
-        raise ValueError(f"--board {board!r} is not supported; allowed: {', '.join(FLASH_TOOLS)}")
-    suffix = _BITSTREAM_SUFFIX[board]
-    if Path(bitstream).suffix != suffix:
-        raise ValueError(f"{bitstream}: a {board} bitstream is a '{suffix}' file (spikeforge build --board {board})")
-    options = FLASH_TOOLS[board]
-    if tool is not None:
-        options = [o for o in options if o[0].lower() == tool.lower()]
-        if not options:
-            raise ValueError(f"--tool {tool} cannot program {board}; allowed: "
-                             f"{', '.join(o[0] for o in FLASH_TOOLS[board])}")
-    found = [o for o in options if which(o[0])]
-    name, flash_args, sram_args = (found or options)[0]
-    exe = which(name) or name
-    return [exe, *(sram_args if sram else flash_args), str(bitstream)]
+    return f(bitstream, board, **kw)
 
 
 _FLASH_DESCRIPTION = """\

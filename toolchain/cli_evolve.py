@@ -55,13 +55,9 @@ def resolve_core(target: str) -> Any:
     ValueError
         Naming the value and what is allowed.
     """
-    from .cli_hw import resolve_config
+    from spikeforge.firmware.boards import resolve_target
 
-    try:
-        return resolve_config(BOARD_PRESETS.get(target, target))
-    except ValueError as e:
-        raise ValueError(f"--target {target!r}: {str(e).removeprefix(f'--config {target!r} ')}; "
-                         f"boards: {', '.join(BOARD_PRESETS)}") from None
+    return resolve_target(target).config
 
 _DESCRIPTION = """\
 Evolve a spiking network for a task (EONS-style: add/remove neurons and synapses, mutate

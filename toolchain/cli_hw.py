@@ -41,23 +41,10 @@ def resolve_config(spec: str) -> Any:
         If ``spec`` is neither a preset nor a readable config file (the message lists the
         presets).
     """
-    from spikeforge.hdl.config import PRESETS, ConfigError, CoreConfig
+    from spikeforge.firmware.boards import resolve_target
 
-    if spec in PRESETS:
-        return PRESETS[spec]
-    p = Path(spec)
-    if p.suffix == ".json" or p.exists():
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ValueError(f"--config {spec}: cannot read: {e.strerror}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"--config {spec}: invalid JSON at line {e.lineno}: {e.msg}") from None
-        try:
-            return CoreConfig.from_dict(doc)
-        except ConfigError as e:
-            raise ValueError(f"--config {spec}: {e}") from None
-    raise ValueError(f"--config {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
+    return resolve_target(spec, "--config").config
+
 
 
 _VERIFY_DESCRIPTION = """\
@@ -244,18 +231,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 BOARD_DEFAULT_CONFIG = {"icebreaker": "up5k", "ulx3s-85f": "ecp5-85f"}
 
 
-def build_core_bitstream(board: str, config: Any, *, build_dir: Path | None = None,
-                         seed: int | None = None, cache: bool = True) -> Any:
-    """Synthesise, place and route the core for ``board``; return the ``BuildResult``.
+def build_core_bitstream(board: str, config: Any, **kw: Any) -> Any:
+    """See :func:`spikeforge.firmware.build.build_core_bitstream`."""
+    from spikeforge.firmware.build import build_core_bitstream as b
 
-    Cached by design hash under ``build_dir`` (default :func:`default_build_dir`): a second
-    call with the same core and board returns at once.
-    """
-    from spikeforge.firmware.build import build
-    from spikeforge.hdl.bench_top import CoreBenchTop
-
-    return build(CoreBenchTop(config), board, build_dir=(build_dir or default_build_dir()) / "bitstreams",
-                 name=f"core_{config.name.replace('-', '_')}", cache=cache, seed=seed, allow_timing_fail=True)
+    return b(board, config, **kw)
 
 
 _BUILD_DESCRIPTION = """\
@@ -316,14 +296,10 @@ def add_build_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def report_line(result: Any, config: Any) -> dict[str, Any]:
-    """The JSON report of a build: resources, fmax per clock, core capacity."""
-    d = result.to_dict()
-    for k in ("utilization", "netlist_cells"):
-        d.pop(k, None)
-    d["core"] = {"preset": config.name, "neurons": config.n_neurons, "synapses": config.n_synapses,
-                 "max_delay": config.max_delay, "weight_bits": config.weight_bits,
-                 "potential_bits": config.potential_bits}
-    return d
+    """The JSON report of a build."""
+    from spikeforge.firmware.build import build_report
+
+    return build_report(result, config)
 
 
 #: The all-block-RAM presets a baked build (``--network``) may pick per board, smallest first.

@@ -5,13 +5,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["file_lock"]
+__all__ = ["default_build_dir", "file_lock"]
 
 log = logging.getLogger(__name__)
+
+
+def default_build_dir() -> Path:
+    """Where Verilator builds and bitstreams are cached (``$SPIKEFORGE_BUILD_DIR`` or ./build)."""
+    return Path(os.environ.get("SPIKEFORGE_BUILD_DIR", "build")).resolve()
 
 
 @contextlib.contextmanager
