@@ -146,19 +146,22 @@ def test_build_network_refuses_spram_config(tmp_path, capsys):
 def test_build_network_refuses_bench_top(tmp_path, capsys):
     from spikeforge.toolchain.cli import main
 
-    rc = main(["build", "--board", "icebreaker", "--top", "bench", "--network", str(_net_file(tmp_path)),
+    rc = main(["build", "--target", "icebreaker", "--top", "bench", "--network", str(_net_file(tmp_path)),
                "--build-dir", str(tmp_path)])
     assert rc == 2 and "needs --top board" in capsys.readouterr().err
 
 
 def test_compile_for_baking_picks_smallest_all_bram_preset(tmp_path):
-    from spikeforge.toolchain.cli_hw import compile_for_baking
+    from spikeforge.firmware.boards import board
+    from spikeforge.toolchain.compiler import fit
+    from spikeforge.toolchain.ir import load_network
 
-    assert compile_for_baking("icebreaker", str(_net_file(tmp_path))).config.name == "tiny"
-    big = _net_file(tmp_path, seed=4, n=60, syn=200)  # more neurons than 'tiny' has
-    img = compile_for_baking("icebreaker", str(big))
+    baked = [preset(n) for n in board("icebreaker").baked_presets]
+    assert fit(load_network(_net_file(tmp_path)), baked, bake=True).image.config.name == "tiny"
+    big = load_network(_net_file(tmp_path, seed=4, n=60, syn=200))  # more neurons than 'tiny' has
+    img = fit(big, baked, bake=True).image
     assert img.config.name == "small" and not img.config.spram
-    assert compile_for_baking("icebreaker", str(big), config_spec="small").config.name == "small"
+    assert fit(big, preset("small"), bake=True).image.config.name == "small"
 
 
 @pytest.mark.slow
@@ -172,7 +175,7 @@ def test_build_icebreaker_with_baked_network(tmp_path, capsys):
     from spikeforge.toolchain.cli import main
 
     net = _net_file(tmp_path)
-    rc = main(["build", "--board", "icebreaker", "--network", str(net), "--json", "--build-dir", str(BUILD)])
+    rc = main(["build", "--target", "icebreaker", "--network", str(net), "--json", "--build-dir", str(BUILD)])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "core 'tiny'" in out.err

@@ -18,7 +18,7 @@ BUILD = Path(__file__).resolve().parents[1] / "build" / "test_fw_build"
 @pytest.mark.slow
 @pytest.mark.synth
 def test_tiny_board_design_for_icebreaker_via_cli(capsys):
-    rc = main(["build", "--board", "icebreaker", "--config", "tiny", "--json", "--build-dir", str(BUILD)])
+    rc = main(["build", "--target", "icebreaker:tiny", "--json", "--build-dir", str(BUILD)])
     rep = json.loads(capsys.readouterr().out)
     assert rc == 0 and rep["name"] == "board_tiny"
     assert 0 < rep["logic_cells"] <= 5280 and rep["ebr"] >= 2
@@ -29,7 +29,7 @@ def test_tiny_board_design_for_icebreaker_via_cli(capsys):
 
 def test_bad_baud_is_a_clear_error(capsys):
     """Refused before any tool runs, naming the baud, the clock and the fix."""
-    rc = main(["build", "--board", "icebreaker", "--config", "tiny", "--baud", "10000000", "--build-dir", str(BUILD)])
+    rc = main(["build", "--target", "icebreaker:tiny", "--baud", "10000000", "--build-dir", str(BUILD)])
     assert rc == 2 and "--baud 10000000" in capsys.readouterr().err
 
 

@@ -196,11 +196,11 @@ def test_cli_robot_runs_and_plots(tmp_path, capsys) -> None:
 
 
 def test_bench_robot_prints_one_line_per_controller(capsys, monkeypatch) -> None:
-    from spikeforge.toolchain import cli_robot
+    from spikeforge.toolchain import robot_bench
     from spikeforge.toolchain.cli import main
 
-    monkeypatch.setattr(cli_robot, "BENCH_TARGETS", ("reference", "emulated"))  # no Verilator build here
-    assert main(["bench", "robot", "--steps", "15", "--runs", "2"]) == 0
+    monkeypatch.setattr(robot_bench, "BENCH_TARGETS", ("reference", "emulated"))  # no Verilator build here
+    assert main(["bench", "robot", "--steps", "15", "--population", "2"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     names = [x.get("controller") if "case" not in x else x.get("target", x["case"]) for x in lines]
     assert names == ["random", "braitenberg", "spiking-braitenberg@reference", "evolved@reference",

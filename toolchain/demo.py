@@ -48,12 +48,18 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from spikeforge.firmware.boards import board
+
+from .fsutil import default_build_dir
 from .ir import Network, save_network
 from .reference import InputEvent, simulate
 
 __all__ = ["braitenberg", "obstacle_course", "run_demo"]
 
 PHASES = (("obstacle left", 0, 40), ("clear", 40, 60), ("obstacle right", 60, 100), ("dead ahead", 100, 130))
+
+#: The board the demo builds for and drives (its default core runs the controller).
+DEMO_BOARD = board("icebreaker")
 
 
 def braitenberg() -> Network:
@@ -193,12 +199,10 @@ def _train(generations: int, seed: int, from_scratch: bool, quick: bool, out_dir
 
 
 def _compile(net: Network, say: Callable[[str], None]) -> Any:
-    from spikeforge.hdl.config import preset
-
     from .compiler import compile_network
     from .compiler.passes import records_table
 
-    res = compile_network(net, preset("up5k"), verify_steps=50)
+    res = compile_network(net, DEMO_BOARD.config, verify_steps=50)
     for line in records_table(res.records).splitlines():
         say("      " + line)
     c = res.report["compiled"]
@@ -209,18 +213,13 @@ def _compile(net: Network, say: Callable[[str], None]) -> Any:
 
 
 def _bitstream() -> Any:
-    from spikeforge.firmware.top import build_board
-    from spikeforge.hdl.config import preset
+    from spikeforge.firmware.top import build_board  # Amaranth: only when the demo builds
 
-    from .cli_hw import default_build_dir
-
-    return build_board("icebreaker", preset("up5k"), build_dir=default_build_dir() / "bitstreams")
+    return build_board(DEMO_BOARD.name, DEMO_BOARD.config, build_dir=default_build_dir() / "bitstreams")
 
 
 def _vboard_build() -> Any:
     from spikeforge.sim.vboard import build_virtual_board
-
-    from .cli_hw import default_build_dir
 
     return build_virtual_board("up5k", build_dir=default_build_dir())
 
@@ -339,8 +338,6 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
 
         def open_board() -> Any:
             from spikeforge.sim.robot_boards import emulated_backend, vboard_backend
-
-            from .cli_hw import default_build_dir
 
             if vb_job is not None:
                 _wait(vb_job, "virtual board build (Verilator)", st.say)
