@@ -50,7 +50,7 @@ from amaranth.build.run import BuildPlan
 from amaranth.hdl import Elaboratable
 
 from spikeforge.hdl.config import CoreConfig
-from spikeforge.toolchain.fsutil import default_build_dir, file_lock
+from spikeforge.toolchain.fsutil import default_build_dir, file_lock, write_atomic
 
 from .boards import Board
 from .boards import board as board_of
@@ -640,9 +640,7 @@ def build(top: Elaboratable, board: str, *, build_dir: Path | str, name: str = "
                                       timeout=timeout)
 
         result = _collect(spec, board, name, prepared, out_dir, tool_seconds)
-        tmp = result_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(_cache_record(result), indent=1, sort_keys=True))
-        tmp.replace(result_path)
+        write_atomic(result_path, json.dumps(_cache_record(result), indent=1, sort_keys=True))
     logger.info("build %s for %s: %d LCs, %d EBR, fmax %s MHz, %.1f s", name, board,
                 result.logic_cells, result.ebr,
                 {k: round(v.achieved_mhz, 2) for k, v in result.fmax.items()}, tool_seconds)

@@ -6,11 +6,10 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
-from typing import Any
 
 from spikeforge.toolchain.compiler import CompileError, compile_network, write_compiled
 from spikeforge.toolchain.compiler.passes import records_table
+from spikeforge.toolchain.fsutil import write_atomic
 from spikeforge.toolchain.ir import save_network
 
 from .common import FORMATS, UsageError, add_target_option, load_any, load_inputs, target
@@ -78,13 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     cp.set_defaults(func=_cmd_compile)
 
 
-def _write_json(path: str | Path, doc: Any) -> None:
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(p)
-
-
 def _cmd_compile(args: argparse.Namespace) -> int:
     if args.verify_steps < 0:
         raise UsageError(f"--verify-steps = {args.verify_steps} is out of range; allowed: an integer >= 0")
@@ -106,7 +98,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.output:
         write_compiled(res, args.output)
     if args.report:
-        _write_json(args.report, rep)
+        write_atomic(args.report, json.dumps(rep, separators=(",", ":")) + "\n")
     if args.network_out:
         save_network(res.network, args.network_out)
     if args.json:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from spikeforge.hdl.image import CoreImage, ImageError, fit_report, lower
+from spikeforge.toolchain.fsutil import write_atomic
 from spikeforge.toolchain.ir import read_json_file
 
 from .common import FORMATS, add_target_option, load_any, target
@@ -69,9 +70,7 @@ def _cmd_image(args: argparse.Namespace) -> int:
         verdict = f"{args.network} fits core '{cfg.name}'"
         if args.output:
             out = Path(args.output)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(image.to_json() + "\n", encoding="utf-8")
-            tmp.replace(out)
+            write_atomic(out, image.to_json() + "\n")
             verdict += f"; image written to {out}"
     if args.json:
         sys.stdout.write(json.dumps(rep) + "\n")

@@ -30,6 +30,7 @@ from typing import Any
 
 from spikeforge.hdl.config import PRESETS, CoreConfig
 from spikeforge.hdl.image import CoreImage, lower
+from spikeforge.toolchain.fsutil import write_atomic
 from spikeforge.toolchain.ir import Network
 
 from .drc import design_rule_check
@@ -147,7 +148,4 @@ def deployment_document(result: CompileResult) -> dict[str, Any]:
 
 def write_compiled(result: CompileResult, path: str | Path) -> None:
     """Write :func:`deployment_document` of ``result`` to ``path`` (replaced atomically)."""
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(deployment_document(result), separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(p)
+    write_atomic(path, json.dumps(deployment_document(result), separators=(",", ":")) + "\n")
