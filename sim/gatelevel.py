@@ -25,8 +25,8 @@ model, exactly like the behavioural rung:
 What neither rung sees: placement, routing and timing (nextpnr), the board-level top
 (:mod:`spikeforge.hdl.bench_top`: PLL, UART) and the power-up contents of the memories.
 
-Run a rung with :func:`verify_target` or ``spikeforge verify --target ice40-rtl`` /
-``--target ice40-netlist``. Netlists are cached by the hash of the RTLIL, the yosys script and
+Run a rung with :func:`verify_target` or ``spikeforge verify --rung ice40-rtl`` /
+``--rung ice40-netlist``. Netlists are cached by the hash of the RTLIL, the yosys script and
 the yosys version; Verilator builds are cached by :func:`spikeforge.sim.rtl.run_cocotb`.
 """
 
