@@ -64,7 +64,7 @@ def _case(bsub: argparse._SubParsersAction, name: str, help: str,
 # ----------------------------------------------------------------------------- cases
 def _sim(bsub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from spikeforge.sim.bench import bench_sim
+        from spikeforge.sim.bench import bench_sim  # sim.bench pulls in Amaranth and the compiler
 
         return emit(bench_sim(args.neurons, args.synapses, args.steps, args.runs, args.seed, args.only))
 
@@ -101,7 +101,9 @@ def _core(bsub: argparse._SubParsersAction) -> None:
 
 def _compile(bsub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from spikeforge.sim.bench import bench_compile
+        from spikeforge.sim.bench import (
+            bench_compile,  # sim.bench pulls in Amaranth and the compiler
+        )
 
         return emit(bench_compile(args.seed))
 
@@ -168,9 +170,8 @@ def _convert(bsub: argparse._SubParsersAction) -> None:
 
 def _robot(bsub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from spikeforge.toolchain.robot_bench import (
-            bench_robot,  # the world, the trainer, the boards
-        )
+        # the world, the trainer and the boards are slow to import: only for this case
+        from spikeforge.toolchain.robot_bench import bench_robot
 
         return emit(bench_robot(args.steps, args.population, args.seed))
 

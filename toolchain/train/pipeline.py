@@ -12,7 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from tqdm import tqdm
+
 from spikeforge.hdl.config import CoreConfig
+from spikeforge.toolchain.nirio import affine_chain
 
 from .convert import (
     MLP,
@@ -49,8 +52,6 @@ def load_weights(path: str, activation: str) -> MLP:
         return MLP.load(path)
     import nir  # h5py behind it: only for NIR weights
 
-    from spikeforge.toolchain.nirio import affine_chain
-
     ws, bs = affine_chain(nir.read(path, type_check=False))
     return MLP.from_arrays(ws, bs, activation)
 
@@ -74,8 +75,6 @@ def train_and_convert(task: str, cfg: CoreConfig, *, hidden: Sequence[int] = (12
     else:
         bar = None
         if progress:
-            from tqdm import tqdm  # only when a bar is shown
-
             bar = tqdm(total=epochs, desc=f"train {task}", unit="epoch", file=sys.stderr, disable=None, leave=False)
 
         def tick(epoch: int, loss: float) -> None:
