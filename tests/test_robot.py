@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from spikeforge.sim.arena import load_arena, random_arena
-from spikeforge.sim.robot import (
+from spikeforge.toolchain.codec import TTFSEncoder, WTADecoder, attach_io, io_of
+from spikeforge.toolchain.ir import Network, NetworkError
+from spikeforge.toolchain.reference import simulate
+from spikeforge.toolchain.robot.arena import load_arena, random_arena
+from spikeforge.toolchain.robot.controllers import (
     Braitenberg,
     RandomWalk,
     ReferenceBackend,
@@ -17,11 +20,13 @@ from spikeforge.sim.robot import (
     robot_io,
     spiking_braitenberg,
 )
-from spikeforge.sim.robot_task import RobotTask, random_robot_network, run_population, test_arenas
-from spikeforge.sim.world import MOTOR_NAMES, SENSOR_NAMES, run_episode
-from spikeforge.toolchain.codec import TTFSEncoder, WTADecoder, attach_io, io_of
-from spikeforge.toolchain.ir import Network, NetworkError
-from spikeforge.toolchain.reference import simulate
+from spikeforge.toolchain.robot.task import (
+    RobotTask,
+    random_robot_network,
+    run_population,
+    test_arenas,
+)
+from spikeforge.toolchain.robot.world import MOTOR_NAMES, SENSOR_NAMES, run_episode
 
 
 # ----------------------------------------------------------------------------- baselines

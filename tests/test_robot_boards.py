@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from spikeforge.hdl.config import preset
-from spikeforge.sim.arena import random_arena
-from spikeforge.sim.robot import (
+from spikeforge.toolchain.backends import DeviceBackend, emulated_backend, vboard_backend
+from spikeforge.toolchain.ir import NetworkError
+from spikeforge.toolchain.robot.arena import random_arena
+from spikeforge.toolchain.robot.controllers import (
     ReferenceBackend,
     SpikingController,
     new_robot_network,
     spiking_braitenberg,
 )
-from spikeforge.sim.robot_boards import DeviceBackend, emulated_backend, vboard_backend
-from spikeforge.sim.robot_task import random_robot_network
-from spikeforge.sim.world import run_episode
-from spikeforge.toolchain.ir import NetworkError
+from spikeforge.toolchain.robot.task import random_robot_network
+from spikeforge.toolchain.robot.world import run_episode
 
 
 class _Motors:
@@ -123,7 +123,7 @@ def test_robot_cli_port_target_on_a_served_board(capsys: pytest.CaptureFixture[s
 @pytest.mark.slow
 @pytest.mark.verilator
 def test_virtual_board_drives_the_reference_trajectory(tmp_path) -> None:
-    from spikeforge.toolchain.robot_train import evolved_network
+    from spikeforge.toolchain.robot.train import evolved_network
 
     for k, net in enumerate([spiking_braitenberg(), evolved_network()]):
         be = vboard_backend(net, "up5k")

@@ -465,7 +465,7 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge demo``."""
-    from .demo import run_demo
+    from .robot.demo import run_demo
 
     gens = args.generations or (20 if args.from_scratch else 3)
     steps = min(args.steps, 40) if args.quick else args.steps

@@ -1,7 +1,7 @@
 """``spikeforge robot`` (drive the simulated robot in closed loop) and ``spikeforge bench robot``.
 
 Where a spiking network runs is a *target*: a name in :data:`TARGETS` mapped to a factory
-``(network, args) -> Backend`` (:class:`spikeforge.sim.robot.Backend`: ``reset()`` and
+``(network, args) -> Backend`` (:class:`spikeforge.toolchain.robot.controllers.Backend`: ``reset()`` and
 ``step(events, steps)``). Only ``reference`` ships here; board targets (emulated, Verilator
 virtual board, a serial port) register with :func:`register_target` and read their own
 options from ``args``.
@@ -34,7 +34,7 @@ def register_target(name: str, factory: Callable[[Any, argparse.Namespace], Any]
 
 
 def _reference_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot import ReferenceBackend
+    from spikeforge.toolchain.robot.controllers import ReferenceBackend
 
     return ReferenceBackend(network)
 
@@ -43,19 +43,19 @@ register_target("reference", _reference_target, "the bit-exact reference model (
 
 
 def _emulated_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot_boards import emulated_backend
+    from spikeforge.toolchain.backends import emulated_backend
 
     return emulated_backend(network, getattr(args, "core", None) or "up5k")
 
 
 def _vboard_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot_boards import vboard_backend
+    from spikeforge.toolchain.backends import vboard_backend
 
     return vboard_backend(network, getattr(args, "core", None) or "up5k")
 
 
 def _port_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot_boards import port_backend
+    from spikeforge.toolchain.backends import port_backend
 
     from .cli import UsageError
 
@@ -99,7 +99,7 @@ examples:
 
 def add_robot_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``spikeforge robot``."""
-    from spikeforge.sim.arena import arena_names
+    from spikeforge.toolchain.robot.arena import arena_names
 
     rp = sub.add_parser("robot", help="drive the simulated robot in closed loop (coverage, collisions)",
                         description=_DESCRIPTION % ", ".join(arena_names()), epilog=_EPILOG,
@@ -144,7 +144,12 @@ class _Timed:
 
 
 def _controller(args: argparse.Namespace) -> tuple[Any, str]:
-    from spikeforge.sim.robot import Braitenberg, RandomWalk, SpikingController, spiking_braitenberg
+    from spikeforge.toolchain.robot.controllers import (
+        Braitenberg,
+        RandomWalk,
+        SpikingController,
+        spiking_braitenberg,
+    )
 
     if args.network:
         from .cli import load_any
@@ -156,7 +161,7 @@ def _controller(args: argparse.Namespace) -> tuple[Any, str]:
             ctrl = SpikingController(net, factory(net, args))
         except NetworkError as e:
             raise NetworkError(f"{args.network}: {e} (a robot network has 9 inputs, 4 outputs and "
-                               "the codes of spikeforge.sim.robot.robot_io)") from None
+                               "the codes of spikeforge.toolchain.robot.controllers.robot_io)") from None
         return ctrl, f"{Path(args.network).name} on {args.target}"
     name = args.controller or "braitenberg"
     if name == "random":
@@ -164,7 +169,7 @@ def _controller(args: argparse.Namespace) -> tuple[Any, str]:
     if name == "braitenberg":
         return Braitenberg(), "braitenberg"
     if name == "evolved":
-        from .robot_train import evolved_network
+        from .robot.train import evolved_network
 
         net = evolved_network()
     else:
@@ -175,8 +180,8 @@ def _controller(args: argparse.Namespace) -> tuple[Any, str]:
 
 def cmd_robot(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge robot``."""
-    from spikeforge.sim.arena import ArenaError, load_arena, random_arena
-    from spikeforge.sim.world import run_episode
+    from spikeforge.toolchain.robot.arena import ArenaError, load_arena, random_arena
+    from spikeforge.toolchain.robot.world import run_episode
 
     from .cli import UsageError
 
@@ -203,14 +208,14 @@ def cmd_robot(args: argparse.Namespace) -> int:
         "latency_ms_mean": round(float(lat.mean()), 4), "latency_ms_p95": round(float(np.percentile(lat, 95)), 4),
     }
     if args.plot:
-        from spikeforge.sim.robot_plot import save_trajectory
+        from spikeforge.toolchain.robot.plot import save_trajectory
 
         save_trajectory(ep, args.plot, label)
         summary["plot"] = args.plot
     if args.gif:
         from tqdm import tqdm
 
-        from spikeforge.sim.robot_plot import save_animation
+        from spikeforge.toolchain.robot.plot import save_animation
 
         with tqdm(desc="animation", unit="frame", disable=None, leave=False) as bar:
             def tick(i: int, n: int) -> None:
@@ -239,7 +244,12 @@ def cmd_robot(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- bench
 def _bench_controllers() -> dict[str, Callable[[], Any]]:
-    from spikeforge.sim.robot import Braitenberg, RandomWalk, SpikingController, spiking_braitenberg
+    from spikeforge.toolchain.robot.controllers import (
+        Braitenberg,
+        RandomWalk,
+        SpikingController,
+        spiking_braitenberg,
+    )
 
     return {
         "random": RandomWalk,
@@ -249,15 +259,15 @@ def _bench_controllers() -> dict[str, Callable[[], Any]]:
 
 
 def _evolved_controller() -> Any:
-    from spikeforge.sim.robot import SpikingController
+    from spikeforge.toolchain.robot.controllers import SpikingController
 
-    from .robot_train import evolved_network
+    from .robot.train import evolved_network
 
     return SpikingController(evolved_network())
 
 
 #: Extra bench controllers: name → factory. ``evolved@reference`` is the shipped evolved
-#: controller (``spikeforge/sim/robots/evolved.json``) on the reference model.
+#: controller (``spikeforge/toolchain/robot/robots/evolved.json``) on the reference model.
 BENCH_CONTROLLERS: dict[str, Callable[[], Any]] = {"evolved@reference": _evolved_controller}
 
 #: Targets whose control steps/s ``bench robot`` measures (the evolved controller on each).
@@ -272,7 +282,7 @@ def bench_robot(args: argparse.Namespace) -> int:
     """``spikeforge bench robot``: one JSON line per controller, then the task's evaluations/s.
 
     Each controller drives 600 control steps in each of the 10 unseen test arenas
-    (:func:`spikeforge.sim.robot_task.test_arenas`); the line holds mean coverage, collisions
+    (:func:`spikeforge.toolchain.robot.task.test_arenas`); the line holds mean coverage, collisions
     and contact steps, per-arena values, and control steps per second. Then the evolved
     controller's control steps/s and latency on each target (:func:`_bench_targets`: reference,
     emulated board, Verilator virtual board), the batched world
@@ -281,8 +291,8 @@ def bench_robot(args: argparse.Namespace) -> int:
     """
     from tqdm import tqdm
 
-    from spikeforge.sim.robot_task import RobotTask, random_robot_network, test_arenas
-    from spikeforge.sim.world import World, run_episode
+    from spikeforge.toolchain.robot.task import RobotTask, random_robot_network, test_arenas
+    from spikeforge.toolchain.robot.world import World, run_episode
 
     from .cli import machine_description
 
@@ -349,10 +359,10 @@ def _bench_targets(arena: Any, steps: int, machine: dict[str, Any]) -> list[dict
     board in its own process, the Verilator virtual board), each over a real pty. A target
     that cannot start (e.g. no Verilator) gets a line with its ``error``.
     """
-    from spikeforge.sim.robot import ReferenceBackend, SpikingController
-    from spikeforge.sim.world import run_episode
+    from spikeforge.toolchain.robot.controllers import ReferenceBackend, SpikingController
+    from spikeforge.toolchain.robot.world import run_episode
 
-    from .robot_train import evolved_network
+    from .robot.train import evolved_network
 
     net = evolved_network()
     lines = []
@@ -366,7 +376,7 @@ def _bench_targets(arena: Any, steps: int, machine: dict[str, Any]) -> list[dict
             if target == "reference":
                 backend = ReferenceBackend(net)
             else:
-                from spikeforge.sim.robot_boards import emulated_backend, vboard_backend
+                from spikeforge.toolchain.backends import emulated_backend, vboard_backend
 
                 backend = (emulated_backend if target == "emulated" else vboard_backend)(net, "up5k")
             line["open_seconds"] = round(time.perf_counter() - t0, 2)

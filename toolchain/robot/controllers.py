@@ -1,6 +1,6 @@
 """Robot controllers: two plain-Python baselines and a spiking controller on a pluggable backend.
 
-Controllers follow :class:`spikeforge.sim.world.Controller`: ``reset(seed)``, then
+Controllers follow :class:`spikeforge.toolchain.robot.world.Controller`: ``reset(seed)``, then
 ``act(sensors) -> motors`` once per control step.
 
 Baselines
@@ -211,12 +211,12 @@ def new_robot_network(steps_per_control: int = DEFAULT_STEPS_PER_CONTROL, *,
                       input_threshold: int = 1, output_threshold: int = 1) -> Network:
     """A network with the robot's ports and codes and nothing else: the trainer's seed.
 
-    Neurons 0–8 are the inputs (named as :data:`~spikeforge.sim.world.SENSOR_NAMES`, full
+    Neurons 0–8 are the inputs (named as :data:`~spikeforge.toolchain.robot.world.SENSOR_NAMES`, full
     leak, so each fires on its own input spikes), 9–12 the outputs (named as
-    :data:`~spikeforge.sim.world.MOTOR_NAMES`, full leak); ``metadata["io"]`` holds
+    :data:`~spikeforge.toolchain.robot.world.MOTOR_NAMES`, full leak); ``metadata["io"]`` holds
     :func:`robot_io`.
     """
-    net = Network(metadata={"provenance": {"source": "spikeforge.sim.robot.new_robot_network"}})
+    net = Network(metadata={"provenance": {"source": "spikeforge.toolchain.robot.controllers.new_robot_network"}})
     for k, name in enumerate(SENSOR_NAMES):
         net.add_neuron(k, threshold=input_threshold, leak="full", name=name)
         net.add_input(k, name)
@@ -241,7 +241,7 @@ def spiking_braitenberg(steps_per_control: int = DEFAULT_STEPS_PER_CONTROL) -> N
     net = new_robot_network(steps_per_control)
     s = {name: k for k, name in enumerate(SENSOR_NAMES)}
     m = {name: N_SENSORS + k for k, name in enumerate(MOTOR_NAMES)}
-    net.metadata["provenance"] = {"source": "spikeforge.sim.robot.spiking_braitenberg"}
+    net.metadata["provenance"] = {"source": "spikeforge.toolchain.robot.controllers.spiking_braitenberg"}
     syn = [
         ("bias", "left_forward", 1), ("bias", "right_forward", 1),
         ("lidar_r30", "left_forward", -1), ("lidar_r60", "left_forward", -1),

@@ -3,7 +3,7 @@
 :func:`run_demo` is the README's ``make demo`` (issue 8), stage by stage, each with its
 progress and wall time (a stage that fails says which and why, and the demo exits non-zero):
 
-1. **train** — refine the shipped evolved controller (``spikeforge/sim/robots/evolved.json``)
+1. **train** — refine the shipped evolved controller (``spikeforge/toolchain/robot/robots/evolved.json``)
    for a few seeded generations on the robot task (or evolve one from random networks with
    ``from_scratch``), then keep whichever of the refined and the shipped one covers more of 4
    validation arenas (never the benchmark's);
@@ -48,8 +48,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .ir import Network, save_network
-from .reference import InputEvent, simulate
+from ..ir import Network, save_network
+from ..reference import InputEvent, simulate
 
 __all__ = ["braitenberg", "obstacle_course", "run_demo"]
 
@@ -58,7 +58,7 @@ PHASES = (("obstacle left", 0, 40), ("clear", 40, 60), ("obstacle right", 60, 10
 
 def braitenberg() -> Network:
     """The demo's reflex controller (5 neurons, 8 synapses)."""
-    net = Network(metadata={"provenance": {"source": "spikeforge.toolchain.demo.braitenberg"}})
+    net = Network(metadata={"provenance": {"source": "spikeforge.toolchain.robot.demo.braitenberg"}})
     net.add_neuron(0, threshold=1, name="left")
     net.add_neuron(1, threshold=1, name="right")
     for nid, name in ((2, "motor_left"), (3, "motor_right")):
@@ -159,10 +159,10 @@ class _Recorder:
 def _train(generations: int, seed: int, from_scratch: bool, quick: bool, out_dir: Path,
            say: Callable[[str], None]) -> tuple[Network, dict[str, Any]]:
     """The train stage: refine (or evolve) and keep the better of refined and shipped."""
-    from spikeforge.sim.arena import random_arena
-    from spikeforge.sim.robot_task import run_population
+    from spikeforge.toolchain.robot.arena import random_arena
+    from spikeforge.toolchain.robot.task import run_population
 
-    from .robot_train import evolved_network, train_robot
+    from .train import evolved_network, train_robot
 
     shipped = evolved_network()
     opts: dict[str, Any] = {"n_arenas": 1, "steps": 60} if quick else {}
@@ -195,8 +195,8 @@ def _train(generations: int, seed: int, from_scratch: bool, quick: bool, out_dir
 def _compile(net: Network, say: Callable[[str], None]) -> Any:
     from spikeforge.hdl.config import preset
 
-    from .compiler import compile_network
-    from .compiler.passes import records_table
+    from ..compiler import compile_network
+    from ..compiler.passes import records_table
 
     res = compile_network(net, preset("up5k"), verify_steps=50)
     for line in records_table(res.records).splitlines():
@@ -212,7 +212,7 @@ def _bitstream() -> Any:
     from spikeforge.firmware.top import build_board
     from spikeforge.hdl.config import preset
 
-    from .cli_hw import default_build_dir
+    from ..cli_hw import default_build_dir
 
     return build_board("icebreaker", preset("up5k"), build_dir=default_build_dir() / "bitstreams")
 
@@ -220,7 +220,7 @@ def _bitstream() -> Any:
 def _vboard_build() -> Any:
     from spikeforge.sim.vboard import build_virtual_board
 
-    from .cli_hw import default_build_dir
+    from ..cli_hw import default_build_dir
 
     return build_virtual_board("up5k", build_dir=default_build_dir())
 
@@ -285,7 +285,7 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
     int
         0 when every stage passed and the board's trajectory equals the reference's.
     """
-    from spikeforge.sim.arena import load_arena
+    from spikeforge.toolchain.robot.arena import load_arena
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -338,9 +338,9 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
                                     "cached": br.cached}
 
         def open_board() -> Any:
-            from spikeforge.sim.robot_boards import emulated_backend, vboard_backend
+            from spikeforge.toolchain.backends import emulated_backend, vboard_backend
 
-            from .cli_hw import default_build_dir
+            from ..cli_hw import default_build_dir
 
             if vb_job is not None:
                 _wait(vb_job, "virtual board build (Verilator)", st.say)
@@ -355,8 +355,8 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
             return be
 
         backend = st.run("board", f"start the {board_name} and load the image over the serial protocol", open_board)
-        from spikeforge.sim.robot import SpikingController
-        from spikeforge.sim.world import run_episode
+        from spikeforge.toolchain.robot.controllers import SpikingController
+        from spikeforge.toolchain.robot.world import run_episode
 
         board_ctrl = SpikingController(net, backend, record=True)
         board_rec = _Recorder(board_ctrl)
@@ -391,9 +391,9 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
         ok &= div is None
 
         def plots() -> dict[str, str]:
-            from spikeforge.sim.robot_plot import save_trajectory
+            from spikeforge.toolchain.robot.plot import save_trajectory
 
-            from .plot import save_raster
+            from ..plot import save_raster
 
             traj = out_dir / "trajectory.png"
             save_trajectory(ep_board, traj, f"evolved controller on the {board_name}")

@@ -1,6 +1,6 @@
 """Board backends of the robot's closed loop: the network on a board, over the serial protocol.
 
-:class:`DeviceBackend` follows :class:`spikeforge.sim.robot.Backend` (``reset()``,
+:class:`DeviceBackend` follows :class:`spikeforge.toolchain.robot.controllers.Backend` (``reset()``,
 ``step(events, steps) -> spikes``) on any board a :class:`~spikeforge.toolchain.deploy.Device`
 talks to. On construction it compiles the network for the board's core (the
 :class:`~spikeforge.hdl.config.CoreConfig` IDENTIFY reports; :func:`compile_network`), and loads
