@@ -1,11 +1,25 @@
-"""Board backends of the robot's closed loop: the network on a board, over the serial protocol.
+"""Where a network runs, step by step: the :class:`Backend` protocol and its implementations.
 
-:class:`DeviceBackend` follows :class:`spikeforge.toolchain.robot.controllers.Backend` (``reset()``,
-``step(events, steps) -> spikes``) on any board a :class:`~spikeforge.toolchain.deploy.Device`
-talks to. On construction it compiles the network for the board's core (the
-:class:`~spikeforge.hdl.config.CoreConfig` IDENTIFY reports; :func:`compile_network`), and loads
-the image over the protocol (``Device.load`` checks the core again). Per control step it
-applies the encoded input events, runs the window and returns the output spikes.
+A closed loop (the robot's controller, a host that streams sensor spikes) drives a network
+through a *backend*, anything with
+
+* ``reset()`` — forget all state (potentials, pending events, time back to 0);
+* ``step(events, steps) -> spikes`` — apply input events ``(input_index, time_offset,
+  value)`` (offsets relative to the current time, ``0 <= offset < steps``), advance
+  ``steps`` timesteps and return the output spikes of those steps as
+  ``(output_index, time_offset)`` pairs, sorted by time then index.
+
+State carries over from one ``step`` to the next (spikes in flight, potentials), exactly as
+on a board that keeps running, so the same loop gives the same spikes on every backend:
+
+:class:`ReferenceBackend`
+    The bit-exact reference model (one stateful
+    :class:`~spikeforge.toolchain.reference.ReferenceSimulator`).
+:class:`DeviceBackend`
+    Any board a :class:`~spikeforge.toolchain.deploy.Device` talks to. On construction it
+    compiles the network for the board's core (the
+    :class:`~spikeforge.hdl.config.CoreConfig` IDENTIFY reports; :func:`compile_network`) and
+    loads the image over the protocol (``Device.load`` checks the core again).
 
 The protocol's STEP frame applies its inputs at the *current* timestep only, so a
 rate-coded window with events at several time offsets is sent as one STEP frame per
@@ -24,35 +38,126 @@ Openers
     A real board (or any pyserial URL) at a port.
 
 Each returns a backend that owns what it started; ``close()`` (or ``with``) stops it.
+
+By name
+-------
+:func:`open_backend` ``(kind, network, **options)`` opens any of them by its name in
+:data:`BACKENDS` (``reference``, ``emulated``, ``vboard``, ``port``; the options are the
+fields of :class:`BackendOptions`); :func:`register_backend` adds a kind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from spikeforge.hdl.config import CoreConfig, preset
 from spikeforge.hdl.image import CoreImage
+from spikeforge.toolchain.compiler import compile_network
 from spikeforge.toolchain.ir import Network, NetworkError
-from spikeforge.toolchain.reference import InputEvent
+from spikeforge.toolchain.reference import DEFAULT_POTENTIAL_BITS, InputEvent, ReferenceSimulator
 
-__all__ = ["DeviceBackend", "emulated_backend", "port_backend", "vboard_backend"]
+if TYPE_CHECKING:
+    from spikeforge.toolchain.deploy import Device
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendOptions",
+    "DeviceBackend",
+    "OutputSpike",
+    "ReferenceBackend",
+    "emulated_backend",
+    "open_backend",
+    "port_backend",
+    "register_backend",
+    "vboard_backend",
+]
 
 log = logging.getLogger(__name__)
 
 OutputSpike = tuple[int, int]
+"""``(output_index, time_offset)``."""
 
 
-class DeviceBackend:
-    """A robot network on a board behind a :class:`~spikeforge.toolchain.deploy.Device`.
+class Backend(Protocol):
+    """Where a network runs, step by step (see the module docstring)."""
+
+    def reset(self) -> None: ...
+
+    def step(self, events: Sequence[InputEvent], steps: int) -> list[OutputSpike]: ...
+
+
+def _check_offsets(events: Sequence[InputEvent], steps: int) -> None:
+    for k, (_, dt, _) in enumerate(events):
+        if not 0 <= dt < steps:
+            raise ValueError(f"event #{k}: time_offset = {dt} is out of range; allowed: 0..{steps - 1}")
+
+
+def _by_time(spikes: list[OutputSpike]) -> list[OutputSpike]:
+    return sorted(spikes, key=lambda s: (s[1], s[0]))
+
+
+class ReferenceBackend:
+    """The bit-exact reference model as a backend (one stateful :class:`ReferenceSimulator`).
 
     Parameters
     ----------
     network
-        The controller (integer or float: it is compiled for the board's core).
+        An integer network.
+    potential_bits
+        Width of the saturating potential (the core's; 16 on every preset).
+    """
+
+    name = "reference"
+
+    def __init__(self, network: Network, potential_bits: int = DEFAULT_POTENTIAL_BITS) -> None:
+        if not network.is_integer():
+            raise NetworkError("the reference backend runs integer networks; quantize this one first")
+        self.network = network
+        self.potential_bits = potential_bits
+        pos = network.index_of()
+        self._out_of = np.full(len(network.neurons), -1, dtype=np.int64)
+        for k, p in enumerate(network.outputs):
+            self._out_of[pos[p.neuron]] = k
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh simulator: time 0, every potential 0, nothing in flight."""
+        self._sim = ReferenceSimulator([self.network], self.potential_bits)
+
+    @property
+    def time(self) -> int:
+        """Timesteps run since the last reset."""
+        return self._sim.t
+
+    def step(self, events: Sequence[InputEvent], steps: int) -> list[OutputSpike]:
+        """Apply ``events`` (time offsets from now), run ``steps`` steps, return output spikes."""
+        _check_offsets(events, steps)
+        t0 = self._sim.t
+        self._sim.add_inputs(0, [(i, t0 + dt, v) for i, dt, v in events])
+        self._sim.run(steps)
+        t, _, local = self._sim.spike_arrays(since=t0)
+        k = self._out_of[local]
+        keep = k >= 0
+        return _by_time(list(zip(k[keep].tolist(), (t[keep] - t0).tolist(), strict=True)))
+
+
+class DeviceBackend:
+    """A network on a board behind a :class:`~spikeforge.toolchain.deploy.Device`.
+
+    Parameters
+    ----------
+    network
+        The network (integer or float: it is compiled for the board's core).
     device
         An identified device (``Device.open``).
     name
@@ -74,22 +179,24 @@ class DeviceBackend:
         What ``Device.load`` did (frames, bytes, seconds); None for a ``baked`` board.
     frames, seconds
         STEP frames sent and wall seconds spent in :meth:`step` since the last :meth:`reset`.
+    virtual_board
+        The :class:`~spikeforge.sim.vboard.VirtualBoard` behind it (:func:`vboard_backend`:
+        its simulated-time stats), else None.
     """
 
-    def __init__(self, network: Network, device: Any, *, name: str = "board",
+    def __init__(self, network: Network, device: Device, *, name: str = "board",
                  on_close: Callable[[], None] | None = None, progress: bool = False,
                  baked: CoreImage | None = None) -> None:
-        from spikeforge.toolchain.compiler import compile_network
-
         self.name = name
         self.device = device
+        self.virtual_board: Any = None
         self._on_close = on_close
         self.network = network
         cfg = device.config
         try:
             self.compiled = compile_network(network, cfg)
         except ValueError as e:
-            raise NetworkError(f"the controller does not compile for the board's core {cfg.name!r}: {e}") from None
+            raise NetworkError(f"the network does not compile for the board's core {cfg.name!r}: {e}") from None
         image = self.compiled.image
         self.image = image
         in_names = self._port_map([p.name for p in network.inputs], image.input_names, "input")
@@ -138,10 +245,9 @@ class DeviceBackend:
         without events).
         """
         t_start = time.perf_counter()
+        _check_offsets(events, steps)
         by_offset: dict[int, list[tuple[int, int]]] = {}
-        for k, (i, dt, v) in enumerate(events):
-            if not 0 <= dt < steps:
-                raise ValueError(f"event #{k}: time_offset = {dt} is out of range; allowed: 0..{steps - 1}")
+        for i, dt, v in events:
             # the image's input port order may differ from the network's
             by_offset.setdefault(int(dt), []).append((self._in[int(i)], int(v)))
         t0 = self.device.timestep
@@ -158,7 +264,7 @@ class DeviceBackend:
             if k is not None:
                 out.append((k, t - t0))
         self.seconds += time.perf_counter() - t_start
-        return sorted(out, key=lambda s: (s[1], s[0]))
+        return _by_time(out)
 
     def close(self) -> None:
         """Close the device and stop what this backend started (idempotent)."""
@@ -181,6 +287,8 @@ def _config(config: CoreConfig | str) -> CoreConfig:
 
 def _open(network: Network, url: str, name: str, stop: Callable[[], None] | None, *, baud: int = 3_000_000,
           timeout: float = 1.0, progress: bool = False, baked: CoreImage | None = None) -> DeviceBackend:
+    # Imported here, as the board servers in the openers below: they load Amaranth and pyserial
+    # (a third of a second), and the CLI imports this module to list the backends at start-up.
     from spikeforge.toolchain.deploy import Device
 
     try:
@@ -204,13 +312,13 @@ def emulated_backend(network: Network, config: CoreConfig | str = "up5k", *, pro
     The board runs in its own process (:func:`~spikeforge.sim.emuboard.serve_process`), so it
     shares no interpreter lock with the host loop.
     """
-    from spikeforge.sim.emuboard import serve_process
+    from spikeforge.sim.emuboard import serve_process  # start-up time: see _open
 
     board = serve_process(_config(config), port="pty")
     return _open(network, board.url, "emulated", board.close, progress=progress)
 
 
-def vboard_backend(network: Network, config: CoreConfig | str = "up5k", *, build_dir: Any = None,
+def vboard_backend(network: Network, config: CoreConfig | str = "up5k", *, build_dir: str | Path | None = None,
                    progress: bool = False, baked: bool = False) -> DeviceBackend:
     """``network`` on a Verilator virtual board of core ``config`` (built and cached on first use).
 
@@ -223,17 +331,13 @@ def vboard_backend(network: Network, config: CoreConfig | str = "up5k", *, build
     spikeforge.sim.vboard.VirtualBoardError
         When Verilator cannot build or start the board (the message says why).
     """
-    from spikeforge.sim.vboard import start_virtual_board
+    from spikeforge.sim.vboard import start_virtual_board  # start-up time: see _open
 
     cfg = _config(config)
-    image = None
-    if baked:
-        from spikeforge.toolchain.compiler import compile_network
-
-        image = compile_network(network, cfg).image
+    image = compile_network(network, cfg).image if baked else None
     vb = start_virtual_board(cfg, build_dir=build_dir, image=image)
     backend = _open(network, vb.url, "vboard", vb.close, progress=progress, baked=image)
-    backend.virtual_board = vb  # type: ignore[attr-defined]  # for its simulated-time stats
+    backend.virtual_board = vb
     return backend
 
 
@@ -241,3 +345,87 @@ def port_backend(network: Network, port: str, *, baud: int = 3_000_000, timeout:
                  progress: bool = False) -> DeviceBackend:
     """``network`` on the board at ``port`` (a tty, ``socket://host:port`` or any pyserial URL)."""
     return _open(network, port, "port", None, baud=baud, timeout=timeout, progress=progress)
+
+
+# ----------------------------------------------------------------------------- by name
+@dataclass(frozen=True)
+class BackendOptions:
+    """The options :func:`open_backend` passes on; each kind reads those it needs.
+
+    Attributes
+    ----------
+    config
+        ``emulated``, ``vboard``: the board's core (a preset name or a CoreConfig).
+    port
+        ``port``: a tty path or pyserial URL (required).
+    baud, timeout
+        ``port``: serial speed and reply timeout (seconds).
+    build_dir
+        ``vboard``: where the Verilator build is cached (default: ``$SPIKEFORGE_BUILD_DIR``
+        or ``./build``).
+    progress
+        Board kinds: show the image load's progress bar.
+    baked
+        ``vboard``: bake the network into the board instead of loading it.
+    """
+
+    config: CoreConfig | str = "up5k"
+    port: str | None = None
+    baud: int = 3_000_000
+    timeout: float = 1.0
+    build_dir: str | Path | None = None
+    progress: bool = False
+    baked: bool = False
+
+
+BackendFactory = Callable[[Network, BackendOptions], Backend]
+
+#: kind → (factory(network, options) -> Backend, one-line description).
+BACKENDS: dict[str, tuple[BackendFactory, str]] = {}
+
+
+def register_backend(kind: str, factory: BackendFactory, description: str) -> None:
+    """Make ``open_backend(kind, …)`` call ``factory(network, options)``."""
+    BACKENDS[kind] = (factory, description)
+
+
+def open_backend(kind: str, network: Network, **options: Any) -> Backend:
+    """``network`` on the backend named ``kind`` (:data:`BACKENDS`).
+
+    Parameters
+    ----------
+    kind
+        ``reference``, ``emulated``, ``vboard``, ``port`` or a registered kind.
+    network
+        The network to run.
+    **options
+        Fields of :class:`BackendOptions`; each kind ignores those it does not use.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind or option, or a ``port`` backend without ``port``.
+    """
+    if kind not in BACKENDS:
+        raise ValueError(f"backend {kind!r} is unknown; known: {', '.join(sorted(BACKENDS))}")
+    names = {f.name for f in dataclasses.fields(BackendOptions)}
+    if unknown := sorted(set(options) - names):
+        raise ValueError(f"backend option(s) {', '.join(unknown)} unknown; known: {', '.join(sorted(names))}")
+    factory, _ = BACKENDS[kind]
+    return factory(network, BackendOptions(**options))
+
+
+def _port(network: Network, o: BackendOptions) -> Backend:
+    if not o.port:
+        raise ValueError("the port backend needs port= (a tty path or pyserial URL, e.g. /dev/ttyUSB1 "
+                         "or socket://host:port)")
+    return port_backend(network, o.port, baud=o.baud, timeout=o.timeout, progress=o.progress)
+
+
+register_backend("reference", lambda net, o: ReferenceBackend(net), "the bit-exact reference model (numpy)")
+register_backend("emulated", lambda net, o: emulated_backend(net, o.config, progress=o.progress),
+                 "the emulated board (protocol + image model) on a pty")
+register_backend("vboard", lambda net, o: vboard_backend(net, o.config, build_dir=o.build_dir, progress=o.progress,
+                                                         baked=o.baked),
+                 "the Verilator virtual board on a pty (built on first use)")
+register_backend("port", _port, "a real board (or any pyserial URL) at a port")
