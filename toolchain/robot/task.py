@@ -8,7 +8,7 @@ population drives its own robot, through several arenas, all at once — one
 :class:`~spikeforge.toolchain.reference.ReferenceSimulator` run side by side, one control step
 at a time. A robot here follows exactly the trajectory a
 :class:`~spikeforge.toolchain.robot.controllers.SpikingController` on a
-:class:`~spikeforge.toolchain.robot.controllers.ReferenceBackend` drives alone (tested).
+:class:`~spikeforge.toolchain.backends.ReferenceBackend` drives alone (tested).
 
 Fitness (higher is better), per arena, averaged over the arenas::
 

@@ -9,7 +9,8 @@ generations, fitness, the unseen-arena benchmark and the command that reproduces
 
     python -m spikeforge.toolchain.robot.train -o evolved.json --generations 300 --seed 1
 
-The shipped network is ``spikeforge/toolchain/robot/robots/evolved.json`` (:func:`evolved_network`).
+The shipped network is ``spikeforge/toolchain/robot/robots/evolved.json``
+(:func:`~spikeforge.toolchain.robot.controllers.evolved_network`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..ir import Network, load_network, save_network
+from spikeforge.hdl.config import preset
 
-__all__ = ["ROBOT_EVOLVE_SETTINGS", "ROBOT_TASK_SETTINGS", "evolved_network", "robot_task", "train_robot"]
+from ..ir import Network, load_network, save_network
+from ..train.evolve import EvolveConfig, EvolveResult, evolve
+from ..train.parallel import make_evaluator
+from .controllers import evolved_network, spiking_braitenberg
+from .task import RobotTask
+
+__all__ = ["ROBOT_EVOLVE_SETTINGS", "ROBOT_TASK_SETTINGS", "robot_task", "train_robot"]
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +41,13 @@ ROBOT_TASK_SETTINGS: dict[str, Any] = {"n_arenas": 4, "steps": 600, "collision_p
 #: :class:`~spikeforge.toolchain.train.evolve.EvolveConfig` fields of the recipe.
 ROBOT_EVOLVE_SETTINGS: dict[str, Any] = {"population": 60, "elites": 2, "mutations": 2.0, "start_hidden": 2}
 
-SHIPPED = "robots/evolved.json"
 
-
-def robot_task(**overrides: Any) -> Any:
+def robot_task(**overrides: Any) -> RobotTask:
     """The recipe's :class:`~spikeforge.toolchain.robot.task.RobotTask` (``overrides`` win)."""
-    from spikeforge.toolchain.robot.task import RobotTask
-
     return RobotTask(**{**ROBOT_TASK_SETTINGS, **overrides})
 
 
-def evolved_network() -> Network:
-    """The shipped evolved controller (package data ``spikeforge/toolchain/robot/robots/evolved.json``)."""
-    ref = resources.files("spikeforge.toolchain.robot").joinpath(SHIPPED)
-    with resources.as_file(ref) as path:
-        return load_network(path)
-
-
 def _init_networks(init: Sequence[str | Network]) -> list[Network]:
-    from spikeforge.toolchain.robot.controllers import spiking_braitenberg
-
     nets = []
     for item in init:
         if isinstance(item, Network):
@@ -71,7 +64,7 @@ def _init_networks(init: Sequence[str | Network]) -> list[Network]:
 def train_robot(generations: int, seed: int = 1, *, init: Sequence[str | Network] = ("spiking-braitenberg",),
                 population: int | None = None, workers: int | None = 1, run_dir: str | Path | None = None,
                 time_limit: float | None = None, progress: bool = True, task_options: dict[str, Any] | None = None,
-                command: str | None = None) -> Any:
+                command: str | None = None) -> EvolveResult:
     """Evolve a robot controller for the ``up5k`` core with the recipe's settings.
 
     Parameters
@@ -103,11 +96,6 @@ def train_robot(generations: int, seed: int = 1, *, init: Sequence[str | Network
     EvolveResult
         ``best.metadata["provenance"]`` also holds ``recipe`` (settings, init, command).
     """
-    from spikeforge.hdl.config import preset
-
-    from ..train.evolve import EvolveConfig, evolve
-    from ..train.parallel import make_evaluator
-
     task = robot_task(**(task_options or {}))
     settings = {**ROBOT_EVOLVE_SETTINGS, **({"population": population} if population else {})}
     config = EvolveConfig(**settings)
