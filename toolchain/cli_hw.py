@@ -465,6 +465,7 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge demo``."""
+    # imported here: it loads Amaranth and matplotlib (start-up time)
     from .robot.demo import run_demo
 
     gens = args.generations or (20 if args.from_scratch else 3)
@@ -472,7 +473,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), bitstream=not args.no_bitstream, verilator=not args.no_verilator,
                     generations=1 if args.quick and not args.generations else gens,
                     from_scratch=args.from_scratch, steps=steps, seed=args.seed, quick=args.quick,
-                    arena=args.arena)
+                    arena=args.arena, build_dir=default_build_dir())
 
 
 # ----------------------------------------------------------------------------- bench core
