@@ -205,10 +205,9 @@ def test_baked_virtual_board_drives_the_robot_like_the_reference():
     load) drives the same trajectory, control step for control step, as the reference model."""
     import numpy as np
 
-    from spikeforge.toolchain.backends import vboard_backend
+    from spikeforge.toolchain.backends import ReferenceBackend, vboard_backend
     from spikeforge.toolchain.robot.arena import random_arena
-    from spikeforge.toolchain.robot.controllers import ReferenceBackend, SpikingController
-    from spikeforge.toolchain.robot.train import evolved_network
+    from spikeforge.toolchain.robot.controllers import SpikingController, evolved_network
     from spikeforge.toolchain.robot.world import run_episode
 
     net = evolved_network()
@@ -231,8 +230,7 @@ def test_robot_backend_refuses_a_baked_image_of_another_controller():
     from spikeforge.toolchain.compiler import compile_network
     from spikeforge.toolchain.deploy import Device
     from spikeforge.toolchain.ir import NetworkError
-    from spikeforge.toolchain.robot.controllers import spiking_braitenberg
-    from spikeforge.toolchain.robot.train import evolved_network
+    from spikeforge.toolchain.robot.controllers import evolved_network, spiking_braitenberg
 
     other = lower(random_case(0, 8, 10, 5).network, TINY)
     with serve(TINY, port="pty", model_line=False) as emu, Device.open(emu.url) as dev:

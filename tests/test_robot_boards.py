@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 
 from spikeforge.hdl.config import preset
-from spikeforge.toolchain.backends import DeviceBackend, emulated_backend, vboard_backend
+from spikeforge.toolchain.backends import (
+    DeviceBackend,
+    ReferenceBackend,
+    emulated_backend,
+    open_backend,
+    vboard_backend,
+)
 from spikeforge.toolchain.ir import NetworkError
 from spikeforge.toolchain.robot.arena import random_arena
 from spikeforge.toolchain.robot.controllers import (
-    ReferenceBackend,
     SpikingController,
+    evolved_network,
     new_robot_network,
     spiking_braitenberg,
 )
@@ -96,6 +102,27 @@ def test_board_backend_runs_windows_without_events() -> None:
         assert be.time == ref.time == 24
 
 
+def test_open_backend_by_name() -> None:
+    """The name -> backend registry: the same steps on the emulated board as on the reference."""
+    net = spiking_braitenberg()
+    ref = open_backend("reference", net)
+    assert isinstance(ref, ReferenceBackend)
+    with open_backend("emulated", net, config="tiny") as be:
+        assert isinstance(be, DeviceBackend) and be.name == "emulated"
+        events = [(8, 0, 1), (8, 5, 1), (2, 5, 1)]
+        assert be.step(events, 8) == ref.step(events, 8)
+
+
+def test_open_backend_refusals() -> None:
+    net = spiking_braitenberg()
+    with pytest.raises(ValueError, match="backend 'fpga' is unknown; known: emulated, port, reference, vboard"):
+        open_backend("fpga", net)
+    with pytest.raises(ValueError, match="option\\(s\\) speed unknown"):
+        open_backend("reference", net, speed=3)
+    with pytest.raises(ValueError, match="the port backend needs port="):
+        open_backend("port", net)
+
+
 def test_robot_cli_port_target_needs_a_port(capsys: pytest.CaptureFixture[str]) -> None:
     from spikeforge.toolchain.cli import main
 
@@ -123,8 +150,6 @@ def test_robot_cli_port_target_on_a_served_board(capsys: pytest.CaptureFixture[s
 @pytest.mark.slow
 @pytest.mark.verilator
 def test_virtual_board_drives_the_reference_trajectory(tmp_path) -> None:
-    from spikeforge.toolchain.robot.train import evolved_network
-
     for k, net in enumerate([spiking_braitenberg(), evolved_network()]):
         be = vboard_backend(net, "up5k")
         assert isinstance(be, DeviceBackend)

@@ -10,7 +10,7 @@ import pytest
 from spikeforge.hdl.config import preset
 from spikeforge.toolchain.cli import main
 from spikeforge.toolchain.compiler import compile_network, design_rule_check
-from spikeforge.toolchain.robot.train import evolved_network
+from spikeforge.toolchain.robot.controllers import evolved_network
 
 
 def test_shipped_controller_fits_up5k_unchanged_and_records_its_provenance() -> None:
