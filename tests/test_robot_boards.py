@@ -15,15 +15,12 @@ from spikeforge.toolchain.backends import (
     DeviceBackend,
     ReferenceBackend,
     emulated_backend,
-    open_backend,
     vboard_backend,
 )
-from spikeforge.toolchain.ir import NetworkError
 from spikeforge.toolchain.robot.arena import random_arena
 from spikeforge.toolchain.robot.controllers import (
     SpikingController,
     evolved_network,
-    new_robot_network,
     spiking_braitenberg,
 )
 from spikeforge.toolchain.robot.task import random_robot_network
@@ -76,51 +73,6 @@ def test_emulated_board_drives_the_reference_trajectory() -> None:
             # a second episode after reset() starts from timestep 0 again
             be.reset()
             assert be.time == 0
-
-
-def test_board_backend_refusals() -> None:
-    net = new_robot_network()  # plus a chain of 30 live hidden neurons: 43 neurons > tiny's 32
-    prev = 7  # bias
-    for h in range(13, 43):
-        net.add_neuron(h, threshold=1)
-        net.add_synapse(prev, h, 1, 1)
-        prev = h
-    net.add_synapse(prev, 9, 1, 1)
-    with pytest.raises(NetworkError, match="does not compile for the board's core 'tiny'"):
-        emulated_backend(net, "tiny")
-    with emulated_backend(spiking_braitenberg(), "tiny") as be:
-        with pytest.raises(ValueError, match="time_offset = 8 is out of range"):
-            be.step([(0, 8, 1)], 8)
-
-
-def test_board_backend_runs_windows_without_events() -> None:
-    net = spiking_braitenberg()
-    with emulated_backend(net, "tiny") as be:
-        ref = ReferenceBackend(net)
-        for events in ([], [(8, 3, 1)], [(8, 0, 1), (8, 7, 1), (2, 7, 1)]):
-            assert be.step(events, 8) == ref.step(events, 8)
-        assert be.time == ref.time == 24
-
-
-def test_open_backend_by_name() -> None:
-    """The name -> backend registry: the same steps on the emulated board as on the reference."""
-    net = spiking_braitenberg()
-    ref = open_backend("reference", net)
-    assert isinstance(ref, ReferenceBackend)
-    with open_backend("emulated", net, config="tiny") as be:
-        assert isinstance(be, DeviceBackend) and be.name == "emulated"
-        events = [(8, 0, 1), (8, 5, 1), (2, 5, 1)]
-        assert be.step(events, 8) == ref.step(events, 8)
-
-
-def test_open_backend_refusals() -> None:
-    net = spiking_braitenberg()
-    with pytest.raises(ValueError, match="backend 'fpga' is unknown; known: emulated, port, reference, vboard"):
-        open_backend("fpga", net)
-    with pytest.raises(ValueError, match="option\\(s\\) speed unknown"):
-        open_backend("reference", net, speed=3)
-    with pytest.raises(ValueError, match="the port backend needs port="):
-        open_backend("port", net)
 
 
 def test_robot_cli_port_target_needs_a_port(capsys: pytest.CaptureFixture[str]) -> None:
