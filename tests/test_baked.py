@@ -208,11 +208,10 @@ def test_baked_virtual_board_drives_the_robot_like_the_reference():
     load) drives the same trajectory, control step for control step, as the reference model."""
     import numpy as np
 
-    from spikeforge.sim.arena import random_arena
-    from spikeforge.sim.robot import ReferenceBackend, SpikingController
-    from spikeforge.sim.robot_boards import vboard_backend
-    from spikeforge.sim.world import run_episode
-    from spikeforge.toolchain.robot_train import evolved_network
+    from spikeforge.toolchain.backends import ReferenceBackend, vboard_backend
+    from spikeforge.toolchain.robot.arena import random_arena
+    from spikeforge.toolchain.robot.controllers import SpikingController, evolved_network
+    from spikeforge.toolchain.robot.world import run_episode
 
     net = evolved_network()
     arena = random_arena(7)
@@ -230,12 +229,11 @@ def test_baked_virtual_board_drives_the_robot_like_the_reference():
 
 def test_robot_backend_refuses_a_baked_image_of_another_controller():
     from spikeforge.sim.emuboard import serve
-    from spikeforge.sim.robot import spiking_braitenberg
-    from spikeforge.sim.robot_boards import DeviceBackend
+    from spikeforge.toolchain.backends import DeviceBackend
     from spikeforge.toolchain.compiler import compile_network
     from spikeforge.toolchain.deploy import Device
     from spikeforge.toolchain.ir import NetworkError
-    from spikeforge.toolchain.robot_train import evolved_network
+    from spikeforge.toolchain.robot.controllers import evolved_network, spiking_braitenberg
 
     other = lower(random_case(0, 8, 10, 5).network, TINY)
     with serve(TINY, port="pty", model_line=False) as emu, Device.open(emu.url) as dev:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from spikeforge.toolchain.cli import main
-from spikeforge.toolchain.demo import braitenberg
 from spikeforge.toolchain.ir import save_network
 from spikeforge.toolchain.netgen import random_network
+from spikeforge.toolchain.robot.demo import braitenberg
 
 
 def one_error_line(capsys) -> str:

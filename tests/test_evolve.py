@@ -329,8 +329,8 @@ def test_bench_evolve_prints_one_json_line_per_figure(capsys) -> None:  # type: 
 
 
 def test_robot_task_plugs_in_with_its_named_ports() -> None:
-    """The robot task (sim/robot_task.py) against this trainer: its new_network() template."""
-    from spikeforge.sim.robot_task import RobotTask
+    """The robot task (toolchain/robot/task.py) against this trainer: its new_network() template."""
+    from spikeforge.toolchain.robot.task import RobotTask
 
     task = RobotTask(n_arenas=1, steps=20)
     tmpl = task.new_network()

@@ -171,7 +171,7 @@ def _convert(bsub: argparse._SubParsersAction) -> None:
 def _robot(bsub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         # the world, the trainer and the boards are slow to import: only for this case
-        from spikeforge.toolchain.robot_bench import bench_robot
+        from spikeforge.toolchain.robot.bench import bench_robot
 
         return emit(bench_robot(args.steps, args.population, args.seed))
 

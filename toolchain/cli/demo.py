@@ -1,11 +1,11 @@
-"""``spikeforge demo``: the whole path on the evolved robot controller (:mod:`spikeforge.toolchain.demo`)."""
+"""``spikeforge demo``: the whole path on the evolved robot controller (:mod:`spikeforge.toolchain.robot.demo`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from spikeforge.toolchain.demo import run_demo
+from spikeforge.toolchain.fsutil import default_build_dir
 
 __all__ = ["register"]
 
@@ -41,9 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # imported here: the demo loads Amaranth and matplotlib, which no other command needs at start-up
+    from spikeforge.toolchain.robot.demo import run_demo
+
     gens = args.generations or (20 if args.from_scratch else 3)
     steps = min(args.steps, 40) if args.quick else args.steps
     return run_demo(Path(args.out), bitstream=not args.no_bitstream, verilator=not args.no_verilator,
                     generations=1 if args.quick and not args.generations else gens,
                     from_scratch=args.from_scratch, steps=steps, seed=args.seed, quick=args.quick,
-                    arena=args.arena)
+                    arena=args.arena, build_dir=default_build_dir())

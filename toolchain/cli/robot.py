@@ -1,11 +1,9 @@
-"""``spikeforge robot``: drive the simulated robot in closed loop (``bench robot`` is in
-:mod:`spikeforge.toolchain.robot_bench`).
+"""``spikeforge robot``: drive the simulated robot in closed loop (``bench robot`` is a case of
+:mod:`.bench`).
 
-Where a spiking network runs is a *target*: a name in :data:`TARGETS` mapped to a factory
-``(network, args) -> Backend`` (:class:`spikeforge.sim.robot.Backend`: ``reset()`` and
-``step(events, steps)``). Only ``reference`` ships here; board targets (emulated, Verilator
-virtual board, a serial port) register with :func:`register_target` and read their own
-options from ``args``.
+Argument wiring and printing only: the closed loop is :mod:`spikeforge.toolchain.robot.loop`,
+and where a spiking network runs (``--backend``) a kind of
+:data:`spikeforge.toolchain.backends.BACKENDS`; ``--target`` is the board's core, as everywhere.
 """
 
 from __future__ import annotations
@@ -14,57 +12,17 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
+from spikeforge.toolchain.backends import BACKENDS
 from spikeforge.toolchain.ir import NetworkError
-from spikeforge.toolchain.robot_bench import Timed
-from spikeforge.toolchain.robot_train import evolved_network
+from spikeforge.toolchain.robot.arena import arena_names
+from spikeforge.toolchain.robot.loop import CONTROLLERS, SPIKING_PREFIX, drive
 
-from .common import UsageError, load_any
+from .common import UsageError, add_target_option, deprecated_alias, target
 
 __all__ = ["register"]
 
 log = logging.getLogger("spikeforge")
-
-def _reference_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot import ReferenceBackend
-
-    return ReferenceBackend(network)
-
-
-def _emulated_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot_boards import emulated_backend
-
-    return emulated_backend(network, getattr(args, "core", None) or "up5k")
-
-
-def _vboard_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot_boards import vboard_backend
-
-    return vboard_backend(network, getattr(args, "core", None) or "up5k")
-
-
-def _port_target(network: Any, args: argparse.Namespace) -> Any:
-    from spikeforge.sim.robot_boards import port_backend
-
-    if not getattr(args, "port", None):
-        raise UsageError("--target port needs --port PORT (e.g. /dev/ttyUSB1 or socket://host:port)")
-    return port_backend(network, args.port, baud=getattr(args, "baud", 3_000_000))
-
-
-#: ``--target`` name → (factory(network, args) -> Backend, one-line help).
-TARGETS: dict[str, tuple[Callable[[Any, argparse.Namespace], Any], str]] = {
-    "reference": (_reference_target, "the bit-exact reference model (numpy)"),
-    "emulated": (_emulated_target, "the emulated board (protocol + image model) on a pty"),
-    "vboard": (_vboard_target, "the Verilator virtual board on a pty (built on first use)"),
-    "port": (_port_target, "a real board (or any pyserial URL) at --port"),
-}
-
-CONTROLLERS = ("random", "braitenberg", "spiking-braitenberg", "evolved")
 
 _DESCRIPTION = """\
 Drive the simulated robot (a differential-drive robot with NeoN's sensors: 5 LIDAR
@@ -73,9 +31,10 @@ closed loop for --steps control steps of 0.1 s, and print coverage (fraction of 
 free cells visited), collisions, distance and the control-step rate and latency.
 
 The controller is a spiking network (--network: spikeforge JSON with the robot's encoder and
-decoder in metadata["io"], as the robot task writes them) run on --target, or a built-in one:
+decoder in metadata["io"], as the robot task writes them), or a built-in one:
 'random' (a random walk), 'braitenberg' (hand-written Python), 'spiking-braitenberg' (a
-hand-built 13-neuron spiking network), 'evolved' (the shipped evolved network). Each control step of a spiking controller encodes the
+hand-built 13-neuron spiking network), 'evolved' (the shipped evolved network), run on
+--backend. Each control step of a spiking controller encodes the
 sensors into input spikes, runs the network for its encoder window on the target and decodes
 the output spike counts into motor commands.
 
@@ -86,17 +45,15 @@ _EPILOG = """\
 examples:
   spikeforge robot --controller braitenberg --arena two-rooms --plot run.png
   spikeforge robot --network evolved.json --seed 3 --steps 1000 --gif run.gif
-  spikeforge robot --controller spiking-braitenberg --target reference --json
-  spikeforge robot --controller evolved --target emulated --steps 200
-  spikeforge robot --controller evolved --target vboard --plot board.png
-  spikeforge robot --network evolved.json --target port --port /dev/ttyUSB1
+  spikeforge robot --controller spiking-braitenberg --backend reference --json
+  spikeforge robot --controller evolved --backend emulated --steps 200
+  spikeforge robot --controller evolved --backend vboard --target icebreaker:small --plot board.png
+  spikeforge robot --network evolved.json --backend port --port /dev/ttyUSB1
   spikeforge bench robot                      # baselines on 10 unseen arenas"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``spikeforge robot``."""
-    from spikeforge.sim.arena import arena_names
-
     rp = sub.add_parser("robot", help="drive the simulated robot in closed loop (coverage, collisions)",
                         description=_DESCRIPTION % ", ".join(arena_names()), epilog=_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,79 +66,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--seed", type=int, default=0, metavar="S",
                     help="random arena and random-input seed (default: 0)")
     rp.add_argument("--steps", type=int, default=600, metavar="N", help="control steps (default: 600 = 60 s)")
-    rp.add_argument("--target", choices=sorted(TARGETS), default="reference",
-                    help="where a spiking controller runs: " + "; ".join(f"{k}: {h}" for k, (_, h) in sorted(TARGETS.items())))
-    rp.add_argument("--port", metavar="PORT", help="--target port: tty path or pyserial URL of the board")
-    rp.add_argument("--baud", type=int, default=3_000_000, metavar="B", help="--target port: baud (default: 3000000)")
-    rp.add_argument("--core", metavar="PRESET", default=None,
-                    help="--target emulated/vboard: the board's core preset (default: up5k, the iCEBreaker's)")
+    rp.add_argument("--backend", choices=sorted(BACKENDS), default="reference",
+                    help="where a spiking controller runs: " + "; ".join(f"{k}: {h}" for k, (_, h) in sorted(BACKENDS.items())))
+    rp.add_argument("--port", metavar="PORT", help="--backend port: tty path or pyserial URL of the board")
+    rp.add_argument("--baud", type=int, default=3_000_000, metavar="B", help="--backend port: baud (default: 3000000)")
+    add_target_option(rp, "icebreaker", "--backend emulated/vboard: the board's core", config_alias=False)
+    deprecated_alias(rp, "--core", "target", "--target")
     rp.add_argument("--plot", metavar="PNG", help="write the top-down trajectory plot here")
     rp.add_argument("--gif", metavar="GIF", help="write an animation of the run here (slower)")
     rp.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     rp.set_defaults(func=cmd_robot)
 
 
-def _controller(args: argparse.Namespace) -> tuple[Any, str]:
-    from spikeforge.sim.robot import Braitenberg, RandomWalk, SpikingController, spiking_braitenberg
-
-    if args.network:
-        net = load_any(args.network)
-        factory, _ = TARGETS[args.target]
-        try:
-            ctrl = SpikingController(net, factory(net, args))
-        except NetworkError as e:
-            raise NetworkError(f"{args.network}: {e} (a robot network has 9 inputs, 4 outputs and "
-                               "the codes of spikeforge.sim.robot.robot_io)") from None
-        return ctrl, f"{Path(args.network).name} on {args.target}"
-    name = args.controller or "braitenberg"
-    if name == "random":
-        return RandomWalk(), "random walk"
-    if name == "braitenberg":
-        return Braitenberg(), "braitenberg"
-    if name == "evolved":
-        net = evolved_network()
-    else:
-        net = spiking_braitenberg()
-    factory, _ = TARGETS[args.target]
-    return SpikingController(net, factory(net, args)), f"{name.replace('-', ' ')} on {args.target}"
-
-
 def cmd_robot(args: argparse.Namespace) -> int:
     """Handler of ``spikeforge robot``."""
-    from spikeforge.sim.arena import ArenaError, load_arena, random_arena
-    from spikeforge.sim.world import run_episode
-
+    if args.target in BACKENDS:  # the spelling before --backend: `--target emulated`
+        log.warning("--target %s names a backend: use --backend %s (--target is the board's core)",
+                    args.target, args.target)
+        args.backend, args.target = args.target, "icebreaker"
     if args.steps < 1:
         raise UsageError(f"--steps = {args.steps} is out of range; allowed: an integer >= 1")
-    if (args.controller in ("random", "braitenberg")) and args.target != "reference":
-        raise UsageError(f"--target {args.target} runs spiking controllers; '{args.controller}' is plain Python")
+    if args.backend == "port" and not args.port:
+        raise UsageError("--backend port needs --port PORT (e.g. /dev/ttyUSB1 or socket://host:port)")
+    if args.controller in ("random", "braitenberg") and args.backend != "reference":
+        raise UsageError(f"--backend {args.backend} runs spiking controllers; '{args.controller}' is plain Python")
+    spec = f"{SPIKING_PREFIX}{args.network}" if args.network else (args.controller or "braitenberg")
     try:
-        arena = load_arena(args.arena) if args.arena else random_arena(args.seed)
-    except ArenaError as e:
+        run = drive(spec, arena=args.arena, steps=args.steps, seed=args.seed, backend=args.backend, progress=True,
+                    config=target(args).config, port=args.port, baud=args.baud)
+    except ValueError as e:
+        if isinstance(e, NetworkError):
+            raise
         raise UsageError(str(e)) from None
-    ctrl, label = _controller(args)
-    timed = Timed(ctrl)
-    try:
-        ep = run_episode(timed, arena, steps=args.steps, seed=args.seed, progress=True)
-    finally:
-        close = getattr(getattr(ctrl, "backend", None), "close", None)
-        if close is not None:
-            close()
-    lat = np.array(timed.seconds) * 1e3
-    summary: dict[str, Any] = {
-        "controller": label, **ep.summary(), "seed": args.seed,
-        "control_steps_per_s": round(ep.steps / ep.seconds, 1) if ep.seconds > 0 else None,
-        "latency_ms_mean": round(float(lat.mean()), 4), "latency_ms_p95": round(float(np.percentile(lat, 95)), 4),
-    }
+    ep, label, summary = run.episode, run.label, run.summary
+    if args.plot or args.gif:
+        # imported here: matplotlib takes about a second, and the CLI imports this module at start-up
+        from spikeforge.toolchain.robot.plot import save_animation, save_trajectory
     if args.plot:
-        from spikeforge.sim.robot_plot import save_trajectory
-
         save_trajectory(ep, args.plot, label)
         summary["plot"] = args.plot
     if args.gif:
         from tqdm import tqdm
-
-        from spikeforge.sim.robot_plot import save_animation
 
         with tqdm(desc="animation", unit="frame", disable=None, leave=False) as bar:
             def tick(i: int, n: int) -> None:
@@ -193,6 +118,7 @@ def cmd_robot(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
         return 0
+    arena = ep.arena
     out = [
         f"controller: {label}",
         f"arena: {arena.name} ({arena.width:g} x {arena.height:g} m), {ep.steps} control steps "
@@ -206,3 +132,4 @@ def cmd_robot(args: argparse.Namespace) -> int:
     out += [f"{k}: {summary[k]}" for k in ("plot", "gif") if k in summary]
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
