@@ -1,0 +1,121 @@
+"""Small gateware blocks the core is built from: queues, a register slice, memory port views.
+
+:class:`FFQueue`
+    A FIFO in flip-flops with first-word-fall-through stream ports (``lib.fifo.SyncFIFO``).
+:class:`OutputRegister`
+    A stream register slice: the consumer's data path starts at flip-flops.
+:class:`BufferedQueue`
+    :class:`FFQueue` followed by :class:`OutputRegister` (the spike and segment queues).
+:func:`read_port`, :func:`write_port`
+    A memory port as its user sees it (address out, data in / out), for component signatures
+    whose memory lives in the parent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Cat, Module, Shape, ShapeLike, Value
+from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BufferedQueue", "FFQueue", "OutputRegister", "onehot_index", "read_port", "write_port"]
+
+
+def onehot_index(onehot: Value, width: int, bits: int) -> Value:
+    """Binary index (``bits`` wide) of the one set bit of ``onehot`` (no priority chain: bit ``b``
+    of the index ORs the inputs whose position has bit ``b`` set)."""
+    return Cat(*(Cat(*(onehot[k] for k in range(width) if (k >> b) & 1)).any() for b in range(bits)))
+
+
+def read_port(addr_bits: int, shape: ShapeLike) -> wiring.Signature:
+    """``lib.memory.ReadPort.Signature`` seen from the port's user: ``addr`` out, ``data`` in
+    (``en`` is left at its initial 1: every read port of the core is always enabled)."""
+    return memory.ReadPort.Signature(addr_width=addr_bits, shape=shape).flip()
+
+
+def write_port(addr_bits: int, shape: ShapeLike) -> wiring.Signature:
+    """``lib.memory.WritePort.Signature`` seen from the port's user: ``en``, ``addr``, ``data`` out."""
+    return memory.WritePort.Signature(addr_width=addr_bits, shape=shape).flip()
+
+
+class FFQueue(wiring.Component):
+    """A small FIFO in flip-flops (asynchronous read, so never inferred as block RAM).
+
+    A :class:`amaranth.lib.fifo.SyncFIFO` behind stream ports: ``r.payload`` is the head in
+    the cycle it is written plus one, ``r.valid`` is ``level != 0``.
+
+    Parameters
+    ----------
+    shape
+        The entry shape (e.g. a ``lib.data`` layout).
+    depth
+        Entries.
+
+    Members
+    -------
+    w : In(stream.Signature(shape))
+        Push. ``ready`` is low when full; the core's users never wait on it: they keep a credit
+        of the free places (see ``level``), so every beat they present is taken.
+    r : Out(stream.Signature(shape))
+        The head; a beat is popped when ``valid`` and ``ready``.
+    level : Out(range(depth + 1))
+        Entries in the queue.
+    """
+
+    def __init__(self, shape: ShapeLike, depth: int) -> None:
+        self.shape, self.depth = shape, depth
+        super().__init__({
+            "w": In(stream.Signature(shape)),
+            "r": Out(stream.Signature(shape)),
+            "level": Out(range(depth + 1)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.fifo = q = fifo.SyncFIFO(width=Shape.cast(self.shape).width, depth=self.depth)
+        m.d.comb += [
+            q.w_en.eq(self.w.valid), q.w_data.eq(self.w.payload), self.w.ready.eq(q.w_rdy),
+            self.r.valid.eq(q.r_rdy), self.r.payload.eq(q.r_data), q.r_en.eq(self.r.ready),
+            self.level.eq(q.level),
+        ]
+        return m
+
+
+class OutputRegister(wiring.Component):
+    """A register slice: ``o`` is ``i`` delayed by one register (loaded whenever it is empty or
+    being taken), so ``o.payload`` and ``o.valid`` come straight from flip-flops.
+
+    Members
+    -------
+    i : In(stream.Signature(shape))
+    o : Out(stream.Signature(shape))
+    """
+
+    def __init__(self, shape: ShapeLike) -> None:
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
+        return m
+
+
+class BufferedQueue(FFQueue):
+    """:class:`FFQueue` with its head in an :class:`OutputRegister` (the read mux ends in FFs).
+
+    The members are :class:`FFQueue`'s; ``r`` is the registered head and ``level`` counts
+    the entries in the queue, not the one in the output register (``r.valid``).
+    """
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.queue = queue = FFQueue(self.shape, self.depth)
+        m.submodules.head = head = OutputRegister(self.shape)
+        wiring.connect(m, wiring.flipped(self.w), queue.w)
+        wiring.connect(m, queue.r, head.i)
+        wiring.connect(m, head.o, wiring.flipped(self.r))
+        m.d.comb += self.level.eq(queue.level)
+        return m
