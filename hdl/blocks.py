@@ -1,7 +1,7 @@
 """Small gateware blocks the core is built from: queues, a register slice, memory port views.
 
 :class:`FFQueue`
-    A FIFO in flip-flops with first-word-fall-through stream ports (``lib.fifo.SyncFIFO``).
+    A FIFO in flip-flops (a ring of registers) with stream ports.
 :class:`OutputRegister`
     A stream register slice: the consumer's data path starts at flip-flops.
 :class:`BufferedQueue`
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Module, Shape, ShapeLike, Value
-from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, ShapeLike, Signal, Value
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["BufferedQueue", "FFQueue", "OutputRegister", "onehot_index", "read_port", "write_port"]
@@ -40,10 +40,11 @@ def write_port(addr_bits: int, shape: ShapeLike) -> wiring.Signature:
 
 
 class FFQueue(wiring.Component):
-    """A small FIFO in flip-flops (asynchronous read, so never inferred as block RAM).
+    """A small FIFO in flip-flops: a ring of registers, asynchronous read.
 
-    A :class:`amaranth.lib.fifo.SyncFIFO` behind stream ports: ``r.payload`` is the head in
-    the cycle it is written plus one, ``r.valid`` is ``level != 0``.
+    Not a ``lib.fifo.SyncFIFO``: its storage is a ``lib.memory.Memory``, and where a register
+    follows the read data (:class:`BufferedQueue`) synthesis turns that into block RAM, which
+    the core cannot spare.
 
     Parameters
     ----------
@@ -54,11 +55,11 @@ class FFQueue(wiring.Component):
 
     Members
     -------
-    w : In(stream.Signature(shape))
-        Push. ``ready`` is low when full; the core's users never wait on it: they keep a credit
-        of the free places (see ``level``), so every beat they present is taken.
+    w : In(stream.Signature(shape, always_ready=True))
+        Push. Never refused: the users keep a credit of the free places (from ``level``) and
+        never push into a full queue.
     r : Out(stream.Signature(shape))
-        The head; a beat is popped when ``valid`` and ``ready``.
+        The head (written in one cycle, there the next); popped when ``valid`` and ``ready``.
     level : Out(range(depth + 1))
         Entries in the queue.
     """
@@ -66,19 +67,25 @@ class FFQueue(wiring.Component):
     def __init__(self, shape: ShapeLike, depth: int) -> None:
         self.shape, self.depth = shape, depth
         super().__init__({
-            "w": In(stream.Signature(shape)),
+            "w": In(stream.Signature(shape, always_ready=True)),
             "r": Out(stream.Signature(shape)),
             "level": Out(range(depth + 1)),
         })
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        m.submodules.fifo = q = fifo.SyncFIFO(width=Shape.cast(self.shape).width, depth=self.depth)
-        m.d.comb += [
-            q.w_en.eq(self.w.valid), q.w_data.eq(self.w.payload), self.w.ready.eq(q.w_rdy),
-            self.r.valid.eq(q.r_rdy), self.r.payload.eq(q.r_data), q.r_en.eq(self.r.ready),
-            self.level.eq(q.level),
-        ]
+        width = Shape.cast(self.shape).width
+        ring = Array(Signal(width, name=f"slot{i}") for i in range(self.depth))
+        wp = Signal(range(self.depth))
+        rp = Signal(range(self.depth))
+        pop = Signal()
+        m.d.comb += [self.r.valid.eq(self.level != 0), pop.eq(self.r.ready & self.r.valid),
+                     self.r.payload.eq(ring[rp])]
+        with m.If(self.w.valid):
+            m.d.sync += [ring[wp].eq(self.w.payload), wp.eq(Mux(wp == self.depth - 1, 0, wp + 1))]
+        with m.If(pop):
+            m.d.sync += rp.eq(Mux(rp == self.depth - 1, 0, rp + 1))
+        m.d.sync += self.level.eq(self.level + self.w.valid - pop)
         return m
 
 
