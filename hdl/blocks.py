@@ -15,17 +15,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, Cat, Module, Mux, Shape, ShapeLike, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, ShapeLike, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BufferedQueue", "FFQueue", "OutputRegister", "onehot_index", "read_port", "write_port"]
+__all__ = ["BufferedQueue", "FFQueue", "OutputRegister", "at_most_one", "onehot_index", "read_port", "write_port"]
 
 
 def onehot_index(onehot: Value, width: int, bits: int) -> Value:
     """Binary index (``bits`` wide) of the one set bit of ``onehot`` (no priority chain: bit ``b``
     of the index ORs the inputs whose position has bit ``b`` set)."""
     return Cat(*(Cat(*(onehot[k] for k in range(width) if (k >> b) & 1)).any() for b in range(bits)))
+
+
+def at_most_one(bits: Value) -> Value:
+    """``bits`` has at most one bit set, i.e. ``(bits & (bits - 1)) == 0``, as a balanced tree
+    (zero / at most one, per half) instead of a carry chain followed by a wide compare."""
+
+    def tree(lo: int, hi: int) -> tuple[Value, Value]:
+        if hi - lo == 1:
+            return ~bits[lo], Const(1)
+        mid = (lo + hi) // 2
+        z1, o1 = tree(lo, mid)
+        z2, o2 = tree(mid, hi)
+        return z1 & z2, (o1 & z2) | (z1 & o2)
+
+    return tree(0, len(bits))[1] if len(bits) else Const(1)
 
 
 def read_port(addr_bits: int, shape: ShapeLike) -> wiring.Signature:

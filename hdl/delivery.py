@@ -27,7 +27,7 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value, signed, unsigne
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .blocks import BufferedQueue, FFQueue, onehot_index, read_port
+from .blocks import BufferedQueue, FFQueue, at_most_one, onehot_index, read_port
 from .config import CoreConfig
 from .image import acc_fields, index_fields, layout, synapse_fields
 
@@ -108,7 +108,7 @@ class QueueScanner(wiring.Component):
         sc_rest = Signal(QW)
         m.d.comb += sc_rest.eq(sc_word & (sc_word - 1))
         m.d.comb += [wq.w.valid.eq(sc_d1), wq.w.payload.word.eq(sc_word), wq.w.payload.rest.eq(sc_rest),
-                     wq.w.payload.last.eq(sc_rest == 0), wq.w.payload.has.eq(sc_word != 0),
+                     wq.w.payload.last.eq(at_most_one(sc_word)), wq.w.payload.has.eq(sc_word != 0),
                      wq.w.payload.base.eq(sc_base1)]
 
         # the word being split: qb, qb_rest = qb minus its lowest bit (lowest = qb ^ qb_rest)
@@ -126,7 +126,7 @@ class QueueScanner(wiring.Component):
         q_nxt = Signal(QW)
         m.d.comb += q_nxt.eq(qb_rest & (qb_rest - 1))
         with m.If(issue):
-            m.d.sync += [qb.eq(qb_rest), qb_rest.eq(q_nxt), qb_has.eq(~qb_last), qb_last.eq(q_nxt == 0)]
+            m.d.sync += [qb.eq(qb_rest), qb_rest.eq(q_nxt), qb_has.eq(~qb_last), qb_last.eq(at_most_one(qb_rest))]
         h = wq.r.payload
         m.d.comb += wq.r.ready.eq(~qb_has | (issue & qb_last))
         with m.If(wq.r.valid & wq.r.ready):
@@ -187,7 +187,7 @@ class HistoryWalker(wiring.Component):
         f3_rest = Signal(D)
         m.d.comb += f3_rest.eq(f3_hist & (f3_hist - 1))
         m.d.comb += [nh.w.valid.eq(f3 & f3_nz), nh.w.payload.n.eq(f3_n), nh.w.payload.hist.eq(f3_hist),
-                     nh.w.payload.rest.eq(f3_rest), nh.w.payload.last.eq(f3_rest == 0)]
+                     nh.w.payload.rest.eq(f3_rest), nh.w.payload.last.eq(at_most_one(f3_hist))]
 
         # walk: pend (bits still to walk), rest = pend minus its lowest bit (so the lowest bit
         # is pend ^ rest: no carry chain on the index path), w_last = (rest == 0)
@@ -211,7 +211,7 @@ class HistoryWalker(wiring.Component):
         m.d.sync += [i_req.eq(w_issue), i_data.eq(i_req)]
         with m.If(w_issue):
             m.d.sync += [i_addr.eq(Cat(j, w_n)), w_pend.eq(w_rest), w_rest.eq(nxt),
-                         w_has.eq(~w_last), w_last.eq(nxt == 0)]
+                         w_has.eq(~w_last), w_last.eq(at_most_one(w_rest))]
         head = nh.r.payload
         m.d.comb += nh.r.ready.eq(~w_has | (w_issue & w_last))
         with m.If(nh.r.valid & nh.r.ready):
