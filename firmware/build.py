@@ -51,7 +51,7 @@ from amaranth.hdl import Elaboratable
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from spikeforge.toolchain.fsutil import file_lock
+from spikeforge.toolchain.fsutil import file_lock, write_atomic
 
 __all__ = [
     "BOARDS",
@@ -674,9 +674,7 @@ def build(top: Elaboratable, board: str, *, build_dir: Path | str, name: str = "
                                       timeout=timeout)
 
         result = _collect(spec, board, name, prepared, out_dir, tool_seconds)
-        tmp = result_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(_cache_record(result), indent=1, sort_keys=True))
-        tmp.replace(result_path)
+        write_atomic(result_path, json.dumps(_cache_record(result), indent=1, sort_keys=True))
     logger.info("build %s for %s: %d LCs, %d EBR, fmax %s MHz, %.1f s", name, board,
                 result.logic_cells, result.ebr,
                 {k: round(v.achieved_mhz, 2) for k, v in result.fmax.items()}, tool_seconds)

@@ -33,7 +33,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["PRESETS", "ConfigError", "CoreConfig", "preset"]
+__all__ = ["PRESETS", "ConfigError", "CoreConfig", "Limits", "preset"]
 
 #: Memories of the core; ``CoreConfig.spram`` names the ones put in iCE40 SPRAM.
 MEMORIES = ("params", "state", "acc", "index", "synapses", "queue")
@@ -45,6 +45,71 @@ class ConfigError(ValueError):
 
 def _clog2(n: int) -> int:
     return max(0, (n - 1).bit_length())
+
+
+def _signed(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What fits one core: the inclusive ``(lo, hi)`` of every value a network element may take.
+
+    The one home of these ranges: the image layout, the design-rule check, quantisation, the
+    host driver and the trainers all read them from :meth:`CoreConfig.limits`.
+
+    Attributes
+    ----------
+    neurons, synapses
+        Capacity of one core.
+    threshold
+        ``0 .. min(2**threshold_bits - 1, 2**(P-1) - 1)``.
+    bias
+        ``bias_bits`` signed.
+    v_min
+        ``-2**(P-1) .. 0`` (a floor at or below zero).
+    potential
+        ``potential_bits`` signed: the saturating range of ``v``.
+    refractory
+        ``0 .. 2**refractory_bits - 1``.
+    weight
+        ``weight_bits`` signed.
+    delay
+        ``1 .. max_delay``.
+    fan_in
+        ``0 .. 2**(accumulator_bits-1) - 1``: the largest ``Σ|w|`` (plus inputs) one neuron may
+        receive in one step without overflowing the accumulator.
+    input
+        ``input_bits`` signed: one ``INPUT`` value.
+    reasons
+        For each range above, the config field(s) that set it (``"weight_bits = 8"``), for
+        error messages.
+    """
+
+    neurons: int
+    synapses: int
+    threshold: tuple[int, int]
+    bias: tuple[int, int]
+    v_min: tuple[int, int]
+    potential: tuple[int, int]
+    refractory: tuple[int, int]
+    weight: tuple[int, int]
+    delay: tuple[int, int]
+    fan_in: tuple[int, int]
+    input: tuple[int, int]
+    reasons: dict[str, str]
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        """The range of field ``name`` (``KeyError`` naming the fields if unknown)."""
+        if name not in self.reasons:
+            raise KeyError(f"no limit {name!r}; known: {', '.join(self.reasons)}")
+        return getattr(self, name)
+
+    def check(self, name: str, value: int) -> str | None:
+        """``None`` if ``value`` is within the range of ``name``, else why not (``"allowed: a..b
+        (weight_bits = 8)"``)."""
+        lo, hi = self[name]
+        return None if lo <= value <= hi else f"allowed: {lo}..{hi} ({self.reasons[name]})"
 
 
 @dataclass(frozen=True)
@@ -148,8 +213,36 @@ class CoreConfig:
     @property
     def potential_range(self) -> tuple[int, int]:
         """``(lo, hi)`` of the potential."""
+        return _signed(self.potential_bits)
+
+    def limits(self) -> Limits:
+        """The :class:`Limits` of this core: what a network element may hold to fit it."""
         p = self.potential_bits
-        return -(1 << (p - 1)), (1 << (p - 1)) - 1
+        lo, hi = self.potential_range
+        return Limits(
+            neurons=self.n_neurons,
+            synapses=self.n_synapses,
+            threshold=(0, min(hi, (1 << self.threshold_bits) - 1)),
+            bias=_signed(self.bias_bits),
+            v_min=(lo, 0),
+            potential=(lo, hi),
+            refractory=(0, (1 << self.refractory_bits) - 1),
+            weight=_signed(self.weight_bits),
+            delay=(1, self.max_delay),
+            fan_in=(0, _signed(self.accumulator_bits)[1]),
+            input=_signed(self.input_bits),
+            reasons={
+                "threshold": f"threshold_bits = {self.threshold_bits}",
+                "bias": f"bias_bits = {self.bias_bits}",
+                "v_min": f"potential_bits = {p}",
+                "potential": f"potential_bits = {p}",
+                "refractory": f"refractory_bits = {self.refractory_bits}",
+                "weight": f"weight_bits = {self.weight_bits}",
+                "delay": f"max_delay = {self.max_delay}",
+                "fan_in": f"{self.accumulator_bits}-bit accumulator",
+                "input": f"input_bits = {self.input_bits}",
+            },
+        )
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:

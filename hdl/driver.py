@@ -67,7 +67,7 @@ def run_commands(
         if not start <= t < start + steps:
             raise DriverError(f"input #{k}: time = {t} is out of range; allowed: {start}..{start + steps - 1}")
         by_t.setdefault(t, []).append((image.inputs[i], v))
-    acc_max = (1 << (cfg.accumulator_bits - 1)) - 1
+    acc_max = cfg.limits().fan_in[1]
     cmds: list[Command] = []
     cur = start
     chunk = max_run_steps(cfg)

@@ -226,28 +226,24 @@ def lower(network: Network, config: CoreConfig) -> CoreImage:
         raise ImageError(
             f"network has {len(network.synapses)} synapses; core {cfg.name!r} holds {cfg.n_synapses}"
         )
-    lo, hi = cfg.potential_range
+    lim = cfg.limits()
     pf = param_fields(cfg)
-    widths = {f.name: f for f in pf}
 
-    def check(el: str, name: str, v: int, a: int, b: int, why: str) -> None:
-        if not a <= v <= b:
-            raise ImageError(
-                f"{el}: {name} = {v} does not fit core {cfg.name!r}; allowed: {a}..{b} ({why})"
-            )
+    def check(el: str, name: str, v: int) -> None:
+        why = lim.check(name, v)
+        if why:
+            raise ImageError(f"{el}: {name} = {v} does not fit core {cfg.name!r}; {why}")
 
     params = []
     for nn in network.neurons:
         el = f"neuron {nn.id}"
         th = int(nn.threshold)
-        check(el, "threshold", th, 0, min(hi, (1 << cfg.threshold_bits) - 1), f"threshold_bits = {cfg.threshold_bits}")
-        vmin = lo if nn.v_min is None else int(nn.v_min)
-        check(el, "v_min", vmin, lo, 0, f"potential_bits = {cfg.potential_bits}")
+        check(el, "threshold", th)
+        vmin = lim.v_min[0] if nn.v_min is None else int(nn.v_min)
+        check(el, "v_min", vmin)
         b = int(nn.bias)
-        bb = widths["bias"].width
-        check(el, "bias", b, -(1 << (bb - 1)), (1 << (bb - 1)) - 1, f"bias_bits = {bb}")
-        check(el, "refractory", nn.refractory, 0, (1 << cfg.refractory_bits) - 1,
-              f"refractory_bits = {cfg.refractory_bits}")
+        check(el, "bias", b)
+        check(el, "refractory", nn.refractory)
         k = min(nn.leak_shift, cfg.potential_bits - 1) if nn.leak is Leak.SHIFT else 0
         params.append(pack(pf, {
             "threshold": th, "v_min": vmin, "bias": b, "leak": LEAK_CODE[nn.leak], "shift": k,
@@ -255,17 +251,16 @@ def lower(network: Network, config: CoreConfig) -> CoreImage:
         }))
 
     idx = network.index_of()
-    wlo, whi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
     fan_in = [0] * n
     syns = []
     for k, s in enumerate(network.synapses):
         el = f"synapse #{k} ({s.pre}->{s.post})"
         w = int(s.weight)
-        check(el, "weight", w, wlo, whi, f"weight_bits = {cfg.weight_bits}")
-        check(el, "delay", s.delay, 1, cfg.max_delay, f"max_delay = {cfg.max_delay}")
+        check(el, "weight", w)
+        check(el, "delay", s.delay)
         fan_in[idx[s.post]] += abs(w)
         syns.append((idx[s.pre], s.delay, k, idx[s.post], w))
-    acc_max = (1 << (cfg.accumulator_bits - 1)) - 1
+    acc_max = lim.fan_in[1]
     for i, f in enumerate(fan_in):
         if f > acc_max:
             raise ImageError(

@@ -105,7 +105,7 @@ class Command:
     @classmethod
     def input(cls, cfg: CoreConfig, neuron: int, value: int) -> Command:
         """``INPUT(neuron, value)`` (``ValueError`` if ``value`` does not fit ``input_bits``)."""
-        lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
+        lo, hi = cfg.limits().input
         if not lo <= value <= hi:
             raise ValueError(f"input value {value} does not fit input_bits = {cfg.input_bits}; allowed: {lo}..{hi}")
         return cls(Opcode.INPUT, neuron, value & ((1 << cfg.input_bits) - 1))

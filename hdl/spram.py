@@ -14,6 +14,7 @@ from amaranth.hdl import Module
 from amaranth.lib import memory
 
 from .config import CoreConfig
+from .spram_ice40 import SPRAMMemory
 
 __all__ = ["make_memory"]
 
@@ -43,8 +44,6 @@ def make_memory(
         raise ValueError(f"memory {name!r} of core {cfg.name!r} is in SPRAM, which the iCE40 bitstream cannot "
                          "initialise; use a core configuration whose memories are all block RAM")
     if name in cfg.spram and (emulate_spram or _is_ice40(platform)):
-        from .spram_ice40 import SPRAMMemory
-
         mem = SPRAMMemory(shape=shape, depth=depth, emulate=emulate_spram)
     else:
         mem = memory.Memory(shape=shape, depth=depth, init=init or [])

@@ -40,7 +40,7 @@ def dense_network(cfg: CoreConfig, *, spread_delays: bool, seed: int = 0) -> Net
     rng = np.random.default_rng(seed)
     n = cfg.n_neurons
     fan_out = cfg.n_synapses // n
-    w_hi = (1 << (cfg.weight_bits - 1)) - 1
+    w_hi = cfg.limits().weight[1]
     net = Network(metadata={"provenance": {"generator": "spikeforge.sim.bench.dense_network"}})
     for i in range(n):
         net.add_neuron(i, threshold=0, bias=1)

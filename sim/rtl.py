@@ -62,7 +62,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Elaboratable
 from amaranth.lib import wiring
 
-from spikeforge.toolchain.fsutil import file_lock
+from spikeforge.toolchain.fsutil import file_lock, write_atomic
 
 __all__ = [
     "PARAMS_ENV",
@@ -409,9 +409,7 @@ def record_output(key: str, value: Any) -> None:
     out = Path(path)
     data = json.loads(out.read_text()) if out.is_file() else {}
     data[key] = value
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(out)
+    write_atomic(out, json.dumps(data))
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+from spikeforge.firmware.top import BoardCore
 from spikeforge.hdl.config import CoreConfig, preset
 from spikeforge.hdl.image import CoreImage
 from spikeforge.toolchain.fsutil import file_lock
@@ -86,8 +87,6 @@ def build_virtual_board(config: CoreConfig | str = "tiny", *, baud: int = 3_000_
     VirtualBoardError
         On a Verilator / compiler failure or timeout (with the log's path and tail).
     """
-    from spikeforge.firmware.top import BoardCore
-
     cfg = preset(config) if isinstance(config, str) else config
     board = BoardCore(cfg, clock_hz=clock_hz, baud=baud, idle_timeout_s=idle_timeout_s, image=image)
     verilog = to_verilog(board, VBOARD_TOP, emit_src=False)

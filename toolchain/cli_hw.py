@@ -209,8 +209,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for k in range(n_random):
         cases.append(random_case(args.seed + k, min(cfg.n_neurons, 24), min(n_syn, 72), steps=args.steps,
                                  max_delay=cfg.max_delay,
-                                 threshold_range=(0, min(255, (1 << cfg.threshold_bits) - 1)),
-                                 weight_range=(-(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1)))
+                                 threshold_range=(0, min(255, cfg.limits().threshold[1])),
+                                 weight_range=cfg.limits().weight))
     if not args.no_edge_cases and not args.network:
         cases += edge_cases(potential_bits=cfg.potential_bits, max_delay=cfg.max_delay, n_max=min(cfg.n_neurons, 32))
     if not cases:

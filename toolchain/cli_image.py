@@ -48,7 +48,7 @@ def add_image_parser(sub: argparse._SubParsersAction) -> None:
 def fit_report(image: Any) -> dict[str, Any]:
     """How much of its core an image uses."""
     cfg = image.config
-    acc_max = (1 << (cfg.accumulator_bits - 1)) - 1
+    acc_max = cfg.limits().fan_in[1]
     return {
         "config": cfg.name,
         "fingerprint": cfg.fingerprint(),

@@ -1,17 +1,52 @@
-"""Small file-system helpers shared by the build and simulation caches."""
+"""Small file-system helpers: atomic writes (every file the project writes) and the lock the
+build and simulation caches share. Bottom layer: imports nothing of the project."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import logging
+import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["file_lock"]
+__all__ = ["atomic_path", "file_lock", "write_atomic"]
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it atomically when the block succeeds.
+
+    A write that fails (an exception, a full disk, a killed process) leaves ``path`` as it was
+    and removes the temporary file, so a run's earlier results are never half overwritten. The
+    temporary name is unique per call, so two writers of one file never share it.
+
+    Examples
+    --------
+    >>> with atomic_path("net.nir") as tmp:      # doctest: +SKIP
+    ...     nir.write(str(tmp), graph)
+    """
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 Every trainer produces a :class:`Network`; every compiler pass, the reference model, the
 image lowering and the exporters consume one. The semantics of each field are the neuron
-contract, specified once in :mod:`spikeforge.toolchain.reference` (and docs/neuron-contract.md).
+contract, specified once, with worked examples, in the docstring of
+:mod:`spikeforge.toolchain.reference` (README "The neuron contract" and docs/architecture.md point
+there; there is no second copy).
 
 Neuron (per node, id ``i``)
     ``threshold``  θ ≥ 0; the neuron fires when touched and ``v >= θ``.
@@ -39,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+
+from .fsutil import write_atomic
 
 __all__ = [
     "FORMAT_NAME",
@@ -503,7 +507,4 @@ def load_network(path: str | Path) -> Network:
 def save_network(net: Network, path: str | Path) -> None:
     """Validate and write a network as JSON (atomically: a failed write loses nothing)."""
     net.validate()
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(net.to_json() + "\n", encoding="utf-8")
-    tmp.replace(p)
+    write_atomic(path, net.to_json() + "\n")

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from .fsutil import atomic_path
 from .ir import Leak, Network, NetworkError, Reset
 
 __all__ = [
@@ -209,10 +210,9 @@ def to_nir(net: Network, dt: float = 1.0) -> Any:
 def write_nir(net: Network, path: str | Path, dt: float = 1.0) -> None:
     """Export ``net`` (:func:`to_nir`) and write it as a NIR HDF5 file."""
     nir = _nir()
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    nir.write(str(tmp), to_nir(net, dt))
-    tmp.replace(p)
+    graph = to_nir(net, dt)
+    with atomic_path(path) as tmp:
+        nir.write(str(tmp), graph)
 
 
 # ------------------------------------------------------------------------------ import

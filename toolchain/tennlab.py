@@ -92,6 +92,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .fsutil import write_atomic
 from .ir import Leak, Network, NetworkError, Neuron, Port, Reset, Synapse, read_json_file
 
 __all__ = [
@@ -771,10 +772,7 @@ def export_tennlab(net: Network, *, potential_bits: int = 16) -> dict[str, Any]:
 def write_tennlab(net: Network, path: str | Path, **kwargs: Any) -> None:
     """Export ``net`` (see :func:`export_tennlab`) and write it as JSON, atomically."""
     doc = export_tennlab(net, **kwargs)
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(p)
+    write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
 # ----------------------------------------------------------------------------- running

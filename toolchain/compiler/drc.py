@@ -36,7 +36,7 @@ from spikeforge.toolchain.ir import Network, NetworkError
 
 from .passes import CompileError
 
-__all__ = ["DrcReport", "Violation", "design_rule_check", "limits"]
+__all__ = ["DrcReport", "Violation", "design_rule_check"]
 
 #: At most this many violations of one field are listed one by one (all are counted).
 MAX_LISTED = 20
@@ -117,21 +117,6 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def limits(config: CoreConfig) -> dict[str, tuple[int, int]]:
-    """Inclusive ``(lo, hi)`` of every per-element field on this core."""
-    lo, hi = config.potential_range
-    wb, bb = config.weight_bits, config.bias_bits
-    return {
-        "threshold": (0, min(hi, (1 << config.threshold_bits) - 1)),
-        "bias": (-(1 << (bb - 1)), (1 << (bb - 1)) - 1),
-        "v_min": (lo, 0),
-        "refractory": (0, (1 << config.refractory_bits) - 1),
-        "weight": (-(1 << (wb - 1)), (1 << (wb - 1)) - 1),
-        "delay": (1, config.max_delay),
-        "fan_in": (0, (1 << (config.accumulator_bits - 1)) - 1),
-    }
-
-
 _FIX = {
     "integer": "quantize the network (spikeforge.toolchain.compiler.quantize_network)",
     "threshold": "quantize with a smaller scale (lossy), or a core with more threshold_bits",
@@ -184,7 +169,7 @@ def design_rule_check(net: Network, config: CoreConfig, *, max_cores: int = 1) -
         if counts[key] <= MAX_LISTED:
             rep.violations.append(Violation(element, fieldname, value, limit, _FIX[key], key))
 
-    lim = limits(config)
+    lim = config.limits()
     n, m = len(net.neurons), len(net.synapses)
     cap_n, cap_s = config.n_neurons * max_cores, config.n_synapses * max_cores
     where = f"core {config.name!r}" + (f" × {max_cores}" if max_cores > 1 else "")
@@ -204,14 +189,14 @@ def design_rule_check(net: Network, config: CoreConfig, *, max_cores: int = 1) -
             a, b = lim[fname]
             if not a <= v <= b:
                 add(el, fname, v, f"{a}..{b}")
-        a, b = lim["refractory"]
+        a, b = lim.refractory
         if not a <= nn.refractory <= b:
             add(el, "refractory", nn.refractory, f"{a}..{b}")
     if m:
         wl = [s.weight for s in net.synapses]
         w = np.array(wl, dtype=np.float64)
         d = np.array([s.delay for s in net.synapses], dtype=np.int64)
-        a, b = lim["weight"]
+        a, b = lim.weight
         all_int = set(map(type, wl)) <= {int}  # one C-level pass: the common case, nothing to list
         nonint = np.array([] if all_int else [k for k, x in enumerate(wl) if not _is_int(x)], dtype=np.int64)
         for k in nonint[:MAX_LISTED]:
@@ -232,7 +217,7 @@ def design_rule_check(net: Network, config: CoreConfig, *, max_cores: int = 1) -
         idx = net.index_of()
         post = np.array([idx[s.post] for s in net.synapses], dtype=np.int64)
         fan = np.bincount(post, weights=np.abs(w), minlength=n)
-        amax = lim["fan_in"][1]
+        amax = lim.fan_in[1]
         for i in np.flatnonzero(fan > amax):
             add(f"neuron {net.neurons[i].id}", "fan_in", round(float(fan[i]), 6),
                 f"sum of |weight| <= {amax} ({config.accumulator_bits}-bit accumulator)")

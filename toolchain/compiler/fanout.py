@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .drc import limits
 from .passes import CompileContext, CompileError, Pass, add_relay, pred, succ
 
 __all__ = ["CheckFanIn", "FanoutTree", "SplitWeights"]
@@ -38,7 +37,7 @@ class SplitWeights(Pass):
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         if ctx.source_clean("weight"):  # merging keeps sums in range; nothing else widens
             return False
-        wlo, whi = limits(ctx.config)["weight"]
+        wlo, whi = ctx.config.limits().weight
         wide = [(u, v, k, a) for u, nbrs in succ(g).items() for v, kd in nbrs.items()
                 for k, a in kd.items() if not wlo <= a["weight"] <= whi]
         added = 0
@@ -104,7 +103,7 @@ class CheckFanIn(Pass):
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
         if ctx.source_clean("fan_in"):  # merge, prune, split and relays never raise a fan-in
             return False
-        amax = limits(ctx.config)["fan_in"][1]
+        amax = ctx.config.limits().fan_in[1]
         fan: dict[int, int] = {}
         for v, preds in pred(g).items():
             fan[v] = sum(abs(a["weight"]) for kd in preds.values() for a in kd.values())

@@ -298,7 +298,7 @@ def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int
     pm.run(flow, g)
     compiled = graph_to_network(g)
     parts, routes = _split(g, compiled)
-    ilo, ihi = -(1 << (config.input_bits - 1)), (1 << (config.input_bits - 1)) - 1
+    ilo, ihi = config.limits().input
     for r in routes:
         if not ilo <= r.weight <= ihi:
             raise CompileError(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .drc import limits
 from .passes import CompileContext, Pass, pred, succ
 
 __all__ = ["MergeParallel", "PruneDead", "PruneZeroWeights"]
@@ -35,7 +34,7 @@ class MergeParallel(Pass):
     name = "merge"
 
     def apply(self, g: nx.MultiDiGraph, ctx: CompileContext) -> bool:
-        wlo, whi = limits(ctx.config)["weight"]
+        wlo, whi = ctx.config.limits().weight
         groups: dict[tuple[int, int, int], list[tuple[int, int, int, dict]]] = {}
         for u, nbrs in succ(g).items():
             for v, kd in nbrs.items():

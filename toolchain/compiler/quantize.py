@@ -38,7 +38,6 @@ from spikeforge.hdl.config import CoreConfig
 from spikeforge.toolchain.ir import Network, NetworkError, Neuron, Port, Synapse
 from spikeforge.toolchain.reference import InputEvent, simulate_batch
 
-from .drc import limits
 from .passes import CompileContext, CompileError, Pass, graph_to_network, network_to_graph, pred
 
 __all__ = ["QuantizePass", "QuantizeReport", "layers", "quantize_network", "scale_inputs"]
@@ -144,41 +143,41 @@ def _integral(x: Any) -> bool:
 
 def _fits_as_is(net: Network, config: CoreConfig) -> bool:
     """Integer values that fit (weights may exceed weight_bits: split exactly later)."""
-    lim = limits(config)
+    lim = config.limits()
     for n in net.neurons:
         if not (_integral(n.threshold) and _integral(n.bias) and _integral(n.v_min)):
             return False
-        a, b = lim["threshold"]
+        a, b = lim.threshold
         if not a <= n.threshold <= b:
             return False
-        a, b = lim["bias"]
+        a, b = lim.bias
         if not a <= n.bias <= b:
             return False
-        if n.v_min is not None and n.v_min < lim["v_min"][0]:
+        if n.v_min is not None and n.v_min < lim.v_min[0]:
             return False
     if not all(float(s.weight).is_integer() for s in net.synapses):
         return False
     if not net.is_integer():  # a float source is brought into weight_bits, not split
-        wlo, whi = lim["weight"]
+        wlo, whi = lim.weight
         if not all(wlo <= s.weight <= whi for s in net.synapses):
             return False
     fan: dict[int, float] = {}
     for s in net.synapses:
         fan[s.post] = fan.get(s.post, 0) + abs(s.weight)
-    return max(fan.values(), default=0) <= lim["fan_in"][1]
+    return max(fan.values(), default=0) <= lim.fan_in[1]
 
 
 def _graph_fits_as_is(g: nx.MultiDiGraph, config: CoreConfig) -> bool:
     """:func:`_fits_as_is` on the graph form, with every value already an ``int``."""
-    lim = limits(config)
-    (t0, t1), (b0, b1), v0 = lim["threshold"], lim["bias"], lim["v_min"][0]
+    lim = config.limits()
+    (t0, t1), (b0, b1), v0 = lim.threshold, lim.bias, lim.v_min[0]
     for _, a in g.nodes(data=True):
         th, b, vm = a.get("threshold", 1), a.get("bias", 0), a.get("v_min")
         if type(th) is not int or type(b) is not int or not (vm is None or type(vm) is int):
             return False
         if not (t0 <= th <= t1 and b0 <= b <= b1 and (vm is None or vm >= v0)):
             return False
-    amax = lim["fan_in"][1]
+    amax = lim.fan_in[1]
     for preds in pred(g).values():
         f = 0
         for kd in preds.values():
@@ -244,10 +243,10 @@ def scale_inputs(stimuli: Sequence[Sequence[InputEvent]] | Sequence[Sequence[tup
 
 
 def _group_scales(net: Network, config: CoreConfig, groups: dict[int, int]) -> dict[int, float]:
-    lim = limits(config)
-    wmax, amax = lim["weight"][1], lim["fan_in"][1]
-    tmax, bmax = lim["threshold"][1], lim["bias"][1]
-    vmin_lo = -lim["v_min"][0]
+    lim = config.limits()
+    wmax, amax = lim.weight[1], lim.fan_in[1]
+    tmax, bmax = lim.threshold[1], lim.bias[1]
+    vmin_lo = -lim.v_min[0]
     best: dict[int, float] = {}
 
     def cap(gid: int, limit: float, value: float) -> None:
@@ -323,7 +322,7 @@ def quantize_network(
         groups = ({n.id: 0 for n in net.neurons} if granularity == "network" else layers(net))
         gs = _group_scales(net, config, groups)
         lo = config.potential_range[0]
-        amax = limits(config)["fan_in"][1]
+        amax = config.limits().fan_in[1]
         for _ in range(60):
             scale = {n.id: gs[groups[n.id]] for n in net.neurons}
             q = _scaled(net, scale, lo)

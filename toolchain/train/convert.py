@@ -85,12 +85,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from spikeforge.hdl.config import CoreConfig
+from spikeforge.hdl.image import lower
 from spikeforge.toolchain.codec import (
     Encoder,
     PhasedRateEncoder,
     TTFSEncoder,
     WTADecoder,
     attach_io,
+    io_latency,
+    io_of,
     output_raster,
 )
 from spikeforge.toolchain.ir import Network
@@ -602,9 +605,8 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
             bs = bs - ws @ (L - x.mean(axis=0)) / R
         scaled.append((ws, bs))
         prev = lam
-    wmax = (1 << (config.weight_bits - 1)) - 1
-    bmax = (1 << (config.bias_bits - 1)) - 1
-    tmax = min(config.potential_range[1], (1 << config.threshold_bits) - 1)
+    lim = config.limits()
+    wmax, bmax, tmax = lim.weight[1], lim.bias[1], lim.threshold[1]
     net = Network()
     sizes = mlp.sizes
     ids: list[list[int]] = []
@@ -656,8 +658,6 @@ def convert(mlp: MLP, x_norm: ArrayLike, config: CoreConfig, *, timesteps: int =
     }
     net.validate()
     if check_fit:
-        from spikeforge.hdl.image import lower
-
         lower(net, config)
     report = ConversionReport(lambdas, thresholds, T, L, encoding, clipped, dropped, scaled, kinds,
                               (k_lif, r_lif))
@@ -746,8 +746,6 @@ def snn_predict(net: Network, x: ArrayLike, timesteps: int | None = None, *,
     -------
     (predictions, synaptic events per sample)
     """
-    from spikeforge.toolchain.codec import io_latency, io_of
-
     enc, dec = io_of(net)
     if timesteps is not None and timesteps != enc.steps:
         enc = _encoder("ttfs" if isinstance(enc, TTFSEncoder) else "rate", enc.n_values, timesteps)

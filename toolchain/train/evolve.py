@@ -59,6 +59,8 @@ import numpy as np
 
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.toolchain.codec import attach_io
+from spikeforge.toolchain.compiler import design_rule_check
+from spikeforge.toolchain.fsutil import write_atomic
 from spikeforge.toolchain.ir import (
     Leak,
     Network,
@@ -68,6 +70,8 @@ from spikeforge.toolchain.ir import (
     Synapse,
     read_json_file,
 )
+
+from .parallel import EvolveError, SerialEvaluator
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -96,10 +100,6 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 OPERATORS = ("add_neuron", "remove_neuron", "add_synapse", "remove_synapse", "threshold", "weight",
              "delay", "leak", "reset", "refractory", "bias")
-
-
-class EvolveError(ValueError):
-    """Bad trainer settings, an unusable checkpoint, or a run that cannot go on."""
 
 
 # --------------------------------------------------------------------------- settings
@@ -226,22 +226,21 @@ class Limits:
         EvolveError
             When the task's inputs and outputs alone do not fit the budgets.
         """
-        wmax = (1 << (core.weight_bits - 1)) - 1
-        _, phi = core.potential_range
-        thr_core = min(phi, (1 << core.threshold_bits) - 1)
-        thr = min(thr_core, cfg.threshold_max if cfg.threshold_max is not None else 2 * wmax)
-        bb = 1 << (core.bias_bits - 1)
-        n_max = min(core.n_neurons, cfg.max_neurons or core.n_neurons)
-        s_max = min(core.n_synapses, cfg.max_synapses or core.n_synapses)
+        lim = core.limits()
+        wmax = lim.weight[1]
+        thr = min(lim.threshold[1], cfg.threshold_max if cfg.threshold_max is not None else 2 * wmax)
+        bb = lim.bias[1] + 1
+        n_max = min(lim.neurons, cfg.max_neurons or lim.neurons)
+        s_max = min(lim.synapses, cfg.max_synapses or lim.synapses)
         if n_inputs + n_outputs > n_max:
             raise EvolveError(f"the task needs {n_inputs} inputs + {n_outputs} outputs = {n_inputs + n_outputs} "
                               f"neurons; the budget is {n_max} (core {core.name!r}, max_neurons)")
-        acc = (1 << (core.accumulator_bits - 1)) - 1
+        acc = lim.fan_in[1]
         return cls(
             n_inputs=n_inputs, n_outputs=n_outputs, max_neurons=n_max, max_synapses=s_max,
             weight=(-wmax - 1, wmax), threshold=(0, thr),
-            delay=(1, min(core.max_delay, cfg.max_delay or core.max_delay)),
-            refractory=(0, min((1 << core.refractory_bits) - 1, cfg.refractory_max)),
+            delay=(1, min(lim.delay[1], cfg.max_delay or lim.delay[1])),
+            refractory=(0, min(lim.refractory[1], cfg.refractory_max)),
             bias=(-min(bb, thr), min(bb - 1, thr)), shift=(1, min(8, core.potential_bits - 1)),
             fan_in=acc - abs(input_value), v_min=-thr)
 
@@ -512,8 +511,6 @@ def hardware_check(net: Network, core: CoreConfig) -> None:
     EvolveError
         Listing what does not fit ``core``.
     """
-    from spikeforge.toolchain.compiler import design_rule_check
-
     rep = design_rule_check(net, core)
     if not rep.ok:
         raise EvolveError(f"network fails the design-rule check for core {core.name!r}: "
@@ -583,9 +580,7 @@ def _finite(x: float) -> float | None:
 
 
 def _save_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(doc, separators=(",", ":")))
 
 
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
@@ -667,8 +662,6 @@ def evolve(
         Bad settings, an unusable checkpoint, or a whole generation that failed to evaluate.
     """
     from tqdm import tqdm
-
-    from .parallel import SerialEvaluator
 
     if not isinstance(generations, int) or generations < 1:
         raise EvolveError(f"generations = {generations!r} is invalid; allowed: an integer >= 1")

@@ -33,12 +33,11 @@ import numpy as np
 
 from spikeforge.toolchain.ir import Network
 
-from .evolve import EvolveError
-
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DaskEvaluator",
     "EvalError",
+    "EvolveError",
     "PoolEvaluator",
     "SerialEvaluator",
     "local_workers",
@@ -46,6 +45,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class EvolveError(ValueError):
+    """Bad trainer settings, an unusable checkpoint, or a run that cannot go on (raised by the
+    evaluators here and by :mod:`.evolve`, which re-exports it)."""
 
 #: Seconds one batched evaluation call may take before it counts as hung.
 DEFAULT_TIMEOUT = 600.0
