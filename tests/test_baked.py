@@ -21,7 +21,7 @@ from spikeforge.toolchain.reference import simulate
 
 TINY = preset("tiny")
 BUILD = Path(__file__).resolve().parents[1] / "build" / "test_baked"
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -24,7 +24,7 @@ from spikeforge.firmware.build import (
 from spikeforge.firmware.platforms import ULX3S85FPlatform
 
 # Argument-checking tests build designs they never elaborate; Amaranth warns about those.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 class Blinky(Elaboratable):
