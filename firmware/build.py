@@ -1,7 +1,7 @@
 """Bitstream builds with the pip-installed (YoWASP) open FPGA toolchain.
 
 One entry point, :func:`build`, turns an Amaranth elaboratable into a bitstream for one of
-the supported boards (:data:`BOARDS`) and returns a :class:`BuildResult` with the resource
+the supported boards (:data:`spikeforge.firmware.boards.BOARDS`) and returns a :class:`BuildResult` with the resource
 use and the post-route fmax that nextpnr reports.
 
 How it works
@@ -21,7 +21,7 @@ tool options and the versions of Amaranth, amaranth-boards and the YoWASP tools.
 with a known key returns the stored :class:`BuildResult` at once.
 
 The ULX3S platform in ``amaranth-boards`` lists ``openFPGALoader`` among its required tools
-even when only building; :class:`ULX3S85FPlatform` drops it (programming still uses it).
+even when only building; :class:`spikeforge.firmware.platforms.ULX3S85FPlatform` drops it (programming still uses it).
 """
 
 from __future__ import annotations
@@ -48,19 +48,21 @@ from typing import Any
 from amaranth.build import TemplatedPlatform
 from amaranth.build.run import BuildPlan
 from amaranth.hdl import Elaboratable
-from amaranth_boards.icebreaker import ICEBreakerPlatform
-from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from spikeforge.toolchain.fsutil import file_lock, write_atomic
+from spikeforge.hdl.config import CoreConfig
+from spikeforge.toolchain.fsutil import default_build_dir, file_lock, write_atomic
+
+from .boards import Board
+from .boards import board as board_of
 
 __all__ = [
-    "BOARDS",
     "BuildError",
     "BuildResult",
     "ClockTiming",
     "ToolNotFoundError",
-    "ULX3S85FPlatform",
     "build",
+    "build_core_bitstream",
+    "build_report",
     "build_key",
     "find_tool",
     "get_platform",
@@ -100,34 +102,6 @@ _STEP_OF_TOOL = {
 }
 
 _LOG_TAIL_LINES = 25
-
-
-class ULX3S85FPlatform(ULX3S_85F_Platform):
-    """ULX3S with the LFE5U-85F, buildable without ``openFPGALoader`` installed.
-
-    ``amaranth-boards`` adds ``openFPGALoader`` to ``required_tools`` of every ULX3S, so
-    Amaranth's own :meth:`build` refuses to run without it even when not programming. The
-    tool is only needed by :meth:`toolchain_program`, which still looks it up (through the
-    ``OPENFPGALOADER`` environment variable or ``PATH``) when called.
-    """
-
-    @property
-    def required_tools(self) -> list[str]:
-        return [tool for tool in super().required_tools if tool != "openFPGALoader"]
-
-
-@dataclass(frozen=True)
-class _Board:
-    platform: type[TemplatedPlatform]
-    family: str  # "ice40" or "ecp5"
-    bitstream_suffix: str
-
-
-#: Supported boards: name -> (Amaranth platform class, FPGA family, bitstream suffix).
-BOARDS: Mapping[str, _Board] = {
-    "icebreaker": _Board(ICEBreakerPlatform, "ice40", ".bin"),
-    "ulx3s-85f": _Board(ULX3S85FPlatform, "ecp5", ".bit"),
-}
 
 
 class BuildError(RuntimeError):
@@ -190,7 +164,7 @@ class BuildResult:
     Attributes
     ----------
     board, device, family, name : str
-        Board key in :data:`BOARDS`, FPGA part, ``"ice40"``/``"ecp5"``, design name.
+        Board name in :data:`spikeforge.firmware.boards.BOARDS`, FPGA part, ``"ice40"``/``"ecp5"``, design name.
     bitstream : Path
         Bitstream to program (``.bin`` for iCE40, ``.bit`` for ECP5).
     build_dir : Path
@@ -291,19 +265,11 @@ class BuildResult:
 
 
 def get_platform(board: str) -> TemplatedPlatform:
-    """Return a fresh Amaranth platform for ``board`` (a key of :data:`BOARDS`).
+    """Return a fresh Amaranth platform for ``board`` (a board of :data:`spikeforge.firmware.boards.BOARDS`).
 
     A platform instance can prepare one design only; call this again for each build.
     """
-    return _board(board).platform()
-
-
-def _board(board: str) -> _Board:
-    try:
-        return BOARDS[board]
-    except KeyError:
-        raise ValueError(
-            f"unknown board {board!r}; choose one of {sorted(BOARDS)}") from None
+    return board_of(board).platform()
 
 
 def find_tool(name: str) -> Path:
@@ -380,7 +346,7 @@ def _prepare(top: Elaboratable, board: str, *, name: str, seed: int | None,
              allow_timing_fail: bool, nextpnr_opts: Sequence[str],
              overrides: Mapping[str, Any]) -> _Prepared:
     _check_name(name)
-    spec = _board(board)
+    spec = board_of(board)
     if isinstance(nextpnr_opts, str):
         raise TypeError(f"nextpnr_opts must be a sequence of arguments, not the string "
                         f"{nextpnr_opts!r}; write e.g. ['--placer', 'heap']")
@@ -605,7 +571,7 @@ def build(top: Elaboratable, board: str, *, build_dir: Path | str, name: str = "
         domain it uses but does not define is created by the platform from the board clock
         (12 MHz on iCEBreaker, 25 MHz on ULX3S) with a power-on reset synchroniser.
     board : str
-        A key of :data:`BOARDS`: ``"icebreaker"`` (iCE40UP5K-SG48) or ``"ulx3s-85f"``
+        A board of :data:`spikeforge.firmware.boards.BOARDS`: ``"icebreaker"`` (iCE40UP5K-SG48) or ``"ulx3s-85f"``
         (ECP5 LFE5U-85F).
     build_dir : path
         Root of the build cache. Each build lives in ``build_dir/<name>/<board>-<key16>/``.
@@ -641,7 +607,7 @@ def build(top: Elaboratable, board: str, *, build_dir: Path | str, name: str = "
         A step failed or timed out; the message names the step and quotes the log.
     """
     overrides = dict(overrides or {})
-    spec = _board(board)
+    spec = board_of(board)
     started = time.monotonic()
     prepared = _prepare(top, board, name=name, seed=seed, allow_timing_fail=allow_timing_fail,
                         nextpnr_opts=nextpnr_opts, overrides=overrides)
@@ -681,7 +647,7 @@ def build(top: Elaboratable, board: str, *, build_dir: Path | str, name: str = "
     return result
 
 
-def _collect(spec: _Board, board: str, name: str, prepared: _Prepared, out_dir: Path,
+def _collect(spec: Board, board: str, name: str, prepared: _Prepared, out_dir: Path,
              seconds: float) -> BuildResult:
     bitstream = out_dir / f"{name}{spec.bitstream_suffix}"
     if not bitstream.is_file() or bitstream.stat().st_size == 0:
@@ -725,3 +691,32 @@ def _load_cached(result_path: Path, out_dir: Path, key: str) -> BuildResult | No
                        result_path)
         return None
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# The bare core
+
+
+def build_core_bitstream(board: str, config: CoreConfig, *, build_dir: Path | None = None,
+                         seed: int | None = None, cache: bool = True) -> BuildResult:
+    """Synthesise, place and route the bare core (its measurement harness) for ``board``.
+
+    Cached by design hash under ``build_dir / "bitstreams"`` (default
+    :func:`~spikeforge.toolchain.fsutil.default_build_dir`): a second call with the same core
+    and board returns at once. Timing failures do not raise: check ``result.timing_met``.
+    """
+    from spikeforge.hdl.bench_top import CoreBenchTop
+
+    return build(CoreBenchTop(config), board, build_dir=(build_dir or default_build_dir()) / "bitstreams",
+                 name=f"core_{config.name.replace('-', '_')}", cache=cache, seed=seed, allow_timing_fail=True)
+
+
+def build_report(result: BuildResult, config: CoreConfig) -> dict[str, Any]:
+    """The JSON report of a build: resources, fmax per clock, core capacity."""
+    d = result.to_dict()
+    for k in ("utilization", "netlist_cells"):
+        d.pop(k, None)
+    d["core"] = {"preset": config.name, "neurons": config.n_neurons, "synapses": config.n_synapses,
+                 "max_delay": config.max_delay, "weight_bits": config.weight_bits,
+                 "potential_bits": config.potential_bits}
+    return d

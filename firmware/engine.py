@@ -32,18 +32,21 @@ the core finishes every command, the UART always drains.
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from spikeforge.hdl.blocks import write_port
 from spikeforge.hdl.config import CoreConfig
 from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits, command_layout, spike_layout
 
 from . import protocol as proto
 from .framing import FrameSender, body_layout
 
-__all__ = ["IDENT_ADDR", "SPIKE_ADDR", "CommandEngine"]
+__all__ = ["IDENT_ADDR", "SPIKE_ADDR", "CommandEngine", "CounterBank", "ReplyBuffer"]
 
 #: RAM address of the IDENTIFY payload ROM (its reply header goes in the 3 bytes before it).
 IDENT_ADDR = 320
@@ -57,6 +60,137 @@ SPIKE_CAP = proto.SPIKES_PER_MORE
 #: in place after the 14 core bytes it writes before them.
 CTR_ADDR = 400
 CTR_FRAMES_OK, CTR_FRAMES_BAD, CTR_DUPLICATES, CTR_REJECTED, CTR_OVERFLOWS, CTR_SPIKES = range(6)
+
+
+class ReplyBuffer(wiring.Component):
+    """The reply RAM (512 bytes, one iCE40 EBR; the IDENTIFY ROM at :data:`IDENT_ADDR`) and
+    the :class:`~spikeforge.firmware.framing.FrameSender` that sends replies from it.
+
+    Parameters
+    ----------
+    identify
+        The IDENTIFY payload (the ROM's contents).
+
+    Members
+    -------
+    go, start, length : In
+        Send the reply body at ``start`` (the sender's; see ``FrameSender``).
+    busy : Out(1)
+        Sending: the RAM's ports are the sender's.
+    borrow, borrow_addr : In
+        The RAM's read port reads ``borrow_addr`` instead (only while not ``busy``).
+    rd_data : Out(8)
+        The read port's data (one clock after the address).
+    write : In(write_port(9, 8))
+        The reply's bytes and the counters (only while not ``busy``).
+    wire : Out(stream.Signature(8))
+        Encoded reply frames.
+    """
+
+    def __init__(self, identify: bytes) -> None:
+        self.identify = bytes(identify)
+        super().__init__({
+            "go": In(1),
+            "start": In(9),
+            "length": In(8),
+            "busy": Out(1),
+            "borrow": In(1),
+            "borrow_addr": In(9),
+            "rd_data": Out(8),
+            "write": In(write_port(9, 8)),
+            "wire": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        init = [0] * 512
+        init[IDENT_ADDR:IDENT_ADDR + len(self.identify)] = list(self.identify)
+        m.submodules.ram = ram = Memory(shape=8, depth=512, init=init)
+        rd, wr = ram.read_port(transparent_for=()), ram.write_port()
+        m.submodules.snd = snd = FrameSender(proto.CRC_ALGORITHM(8), 9)
+        wiring.connect(m, snd.wire, wiring.flipped(self.wire))
+        m.d.comb += [
+            snd.go.eq(self.go), snd.start.eq(self.start), snd.length.eq(self.length), self.busy.eq(snd.busy),
+            rd.addr.eq(Mux(self.borrow, self.borrow_addr, snd.rd_addr)), snd.rd_data.eq(rd.data),
+            self.rd_data.eq(rd.data),
+            wr.en.eq(snd.wr_en | self.write.en),  # never both: the engine writes only while the sender is idle
+            wr.addr.eq(Mux(snd.wr_en, snd.wr_addr, self.write.addr)),
+            wr.data.eq(Mux(snd.wr_en, snd.wr_data, self.write.data)),
+        ]
+        return m
+
+
+class CounterBank(wiring.Component):
+    """The engine's six u16 counters, kept in the reply RAM at :data:`CTR_ADDR` and updated
+    there one at a time (read the low byte, write it + 1 while reading the high byte, write
+    that + the carry: a shared 8-bit adder) while the engine is idle.
+
+    Members
+    -------
+    inc : In(6)
+        Counters to increment (bit ``k``: counter ``k``, e.g. :data:`CTR_SPIKES`), pulses;
+        kept pending until updated.
+    spikes : In(16)
+        What :data:`CTR_SPIKES` adds instead of 1.
+    pending : Out(1)
+        Updates are pending.
+    start : In(1)
+        Update the lowest pending counter (the RAM's ports are free for the next 3 clocks).
+    done : Out(1)
+        The update's last clock.
+    borrow, borrow_addr : Out
+        The RAM's read port (see :class:`ReplyBuffer`).
+    rd_data : In(8)
+        Its data.
+    write : Out(write_port(9, 8))
+        The RAM's write port.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({
+            "inc": In(6),
+            "spikes": In(16),
+            "pending": Out(1),
+            "start": In(1),
+            "done": Out(1),
+            "borrow": Out(1),
+            "borrow_addr": Out(9),
+            "rd_data": In(8),
+            "write": Out(write_port(9, 8)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        pend, pend_clr = Signal(6), Signal(6)
+        uc = Signal(3)  # the counter being updated
+        carry = Signal()
+        u_hi = Signal()  # updating the high byte (adds the carry) rather than the low one (adds 1)
+        u_sum = Signal(9)
+        is_spk = uc == CTR_SPIKES
+        m.d.comb += u_sum.eq(self.rd_data + Mux(is_spk, Mux(u_hi, self.spikes[8:], self.spikes[:8]), ~u_hi)
+                             + (u_hi & carry))
+        m.d.comb += [self.write.addr.eq(CTR_ADDR + Cat(u_hi, uc)), self.write.data.eq(u_sum[:8])]
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    lowest = Signal(3)
+                    for k in reversed(range(6)):
+                        with m.If(pend[k]):
+                            m.d.comb += lowest.eq(k)
+                    m.d.comb += [self.borrow.eq(1), self.borrow_addr.eq(CTR_ADDR + Cat(Const(0, 1), lowest))]
+                    m.d.sync += [uc.eq(lowest), carry.eq(0)]
+                    m.next = "LO"
+            with m.State("LO"):  # rd_data: the low byte; write it + 1 (or + spikes), read the high
+                m.d.comb += [self.borrow.eq(1), self.borrow_addr.eq(CTR_ADDR + Cat(Const(1, 1), uc)),
+                             self.write.en.eq(1)]
+                m.d.sync += carry.eq(u_sum[8])
+                m.next = "HI"
+            with m.State("HI"):
+                m.d.comb += [u_hi.eq(1), self.write.en.eq(1), pend_clr.eq(1 << uc), self.done.eq(1)]
+                m.next = "IDLE"
+        m.d.sync += pend.eq((pend & ~pend_clr) | self.inc)
+        m.d.comb += self.pending.eq(pend != 0)
+        return m
 
 
 class CommandEngine(wiring.Component):
@@ -117,19 +251,17 @@ class CommandEngine(wiring.Component):
         S, Op = proto.Status, proto.Op
 
         # ---------------------------------------------------------------- reply RAM + sender
-        init = [0] * 512
-        init[IDENT_ADDR:IDENT_ADDR + len(self.identify)] = list(self.identify)
-        m.submodules.ram = ram = Memory(shape=8, depth=512, init=init)
-        rd, wr = ram.read_port(transparent_for=()), ram.write_port()
-        m.submodules.snd = snd = FrameSender(proto.CRC_ALGORITHM(8), 9)
-        wiring.connect(m, snd.wire, wiring.flipped(self.wire))
+        m.submodules.buf = buf = ReplyBuffer(self.identify)
+        wiring.connect(m, buf.wire, wiring.flipped(self.wire))
+        m.submodules.ctr = ctr = CounterBank()
         w_en, w_addr, w_data = Signal(), Signal(9), Signal(8)
-        u_active, u_addr = Signal(), Signal(9)  # the counter updater borrows the read port
+        u_active, u_addr = Signal(), Signal(9)  # the counters and RESET's compare borrow the read port
         m.d.comb += [
-            rd.addr.eq(Mux(u_active, u_addr, snd.rd_addr)), snd.rd_data.eq(rd.data),
-            wr.en.eq(snd.wr_en | w_en),  # never both: the engine writes only while the sender is idle
-            wr.addr.eq(Mux(snd.wr_en, snd.wr_addr, w_addr)),
-            wr.data.eq(Mux(snd.wr_en, snd.wr_data, w_data)),
+            u_active.eq(ctr.borrow), u_addr.eq(ctr.borrow_addr), ctr.rd_data.eq(buf.rd_data),
+            buf.borrow.eq(u_active), buf.borrow_addr.eq(u_addr),
+            buf.write.en.eq(w_en | ctr.write.en),
+            buf.write.addr.eq(Mux(ctr.write.en, ctr.write.addr, w_addr)),
+            buf.write.data.eq(Mux(ctr.write.en, ctr.write.data, w_data)),
         ]
 
         # ---------------------------------------------------------------- registers
@@ -146,9 +278,7 @@ class CommandEngine(wiring.Component):
         wrong = Signal()
         bsel = Signal(2)
         nak_pending, nak_kind = Signal(), Signal(2)
-        pend, pend_set, pend_clr = Signal(6), Signal(6), Signal(6)  # counter increments to apply
-        uc = Signal(3)  # the counter being updated
-        carry = Signal()
+        pend_set = Signal(6)  # counter increments
         # the reply: its status and kind; everything else is derived from them
         status = Signal(8)
         kind = Signal(3)
@@ -197,12 +327,8 @@ class CommandEngine(wiring.Component):
         m.d.comb += vidx.eq(j + Cat(Const(0, 2), (kind == K_COUNTERS) & (j >= 4)))
         spike = self.spikes.payload
         sp_bytes = Cat(spike.neuron, Const(0, 16 - cfg.neuron_bits), spike.time[:16])
-        # one RAM write port: header / record bytes at wa, spike bytes at spa, counters at u_addr
-        w_sel = Signal(3)  # 0 none, 1 seq, 2 op, 3 status, 4 extra byte, 5 record, 6 spike, 7 counter
-        is_spk = uc == CTR_SPIKES
-        u_hi = Signal()  # updating the high byte (adds the carry) rather than the low one (adds 1)
-        u_sum = Signal(9)
-        m.d.comb += u_sum.eq(rd.data + Mux(is_spk, Mux(u_hi, count[8:16], count[:8]), ~u_hi) + (u_hi & carry))
+        # the engine's RAM writes: header / record bytes at wa, spike bytes at spa
+        w_sel = Signal(3)  # 0 none, 1 seq, 2 op, 3 status, 4 extra byte, 5 record, 6 spike
         with m.Switch(w_sel):
             with m.Case(1):
                 m.d.comb += w_data.eq(Mux(is_nak, 0, seq))
@@ -222,38 +348,26 @@ class CommandEngine(wiring.Component):
                     for k in range(4):
                         with m.Case(k):
                             m.d.comb += w_data.eq(sp_bytes[8 * k:8 * k + 8])
-            with m.Case(7):
-                m.d.comb += w_data.eq(u_sum[:8])
-        m.d.comb += [w_en.eq(w_sel != 0),
-                     w_addr.eq(Mux(w_sel == 6, spa, Mux(w_sel == 7, CTR_ADDR + Cat(u_hi, uc), wa)))]
+        m.d.comb += [w_en.eq(w_sel != 0), w_addr.eq(Mux(w_sel == 6, spa, wa))]
         with m.If((w_sel != 0) & (w_sel < 6)):
             m.d.sync += wa.eq(wa + 1)
 
         # ---------------------------------------------------------------- the FSM
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If((pend != 0) & ~snd.busy):
-                    lowest = Signal(3)
-                    for k in reversed(range(6)):
-                        with m.If(pend[k]):
-                            m.d.comb += lowest.eq(k)
-                    m.d.comb += [u_active.eq(1), u_addr.eq(CTR_ADDR + Cat(Const(0, 1), lowest))]
-                    m.d.sync += [uc.eq(lowest), carry.eq(0)]
-                    m.next = "UPD_LO"
-                with m.Elif(nak_pending & ~snd.busy):
+                with m.If(ctr.pending & ~buf.busy):
+                    m.d.comb += ctr.start.eq(1)
+                    m.next = "COUNTERS"
+                with m.Elif(nak_pending & ~buf.busy):
                     m.d.sync += [reply(S.BAD_CRC, K_PLAIN), status.eq(S.BAD_CRC | nak_kind), nak_pending.eq(0)]
                     m.next = "WAITTX"
                 with m.Elif(self.frame.valid):
                     m.d.comb += self.frame.ready.eq(1)
                     m.d.sync += seq.eq(self.frame.payload.data)
                     m.next = "OPB"
-            with m.State("UPD_LO"):  # rd.data: the low byte; write it + 1 (or + count), read the high
-                m.d.comb += [u_active.eq(1), u_addr.eq(CTR_ADDR + Cat(Const(1, 1), uc)), w_sel.eq(7)]
-                m.d.sync += carry.eq(u_sum[8])
-                m.next = "UPD_HI"
-            with m.State("UPD_HI"):
-                m.d.comb += [u_hi.eq(1), w_sel.eq(7), pend_clr.eq(1 << uc)]
-                m.next = "IDLE"
+            with m.State("COUNTERS"):  # the counter bank updates one counter (2 clocks)
+                with m.If(ctr.done):
+                    m.next = "IDLE"
             with m.State("OPB"):
                 m.d.comb += self.frame.ready.eq(1)
                 with m.If(self.frame.valid):
@@ -317,14 +431,14 @@ class CommandEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value), spa.eq(SPIKE_ADDR)]
                         m.next = "PUSH_CLR"
-                with m.Elif(~snd.busy):  # borrow the RAM's read port
+                with m.Elif(~buf.busy):  # borrow the RAM's read port
                     m.d.comb += [u_active.eq(1), u_addr.eq(fp_addr + nbyte)]
                     m.next = "FP_CMP"
             with m.State("FP_CMP"):  # rd.data: the board's fingerprint byte
                 m.d.comb += [u_active.eq(1), u_addr.eq(fp_addr + nbyte), self.frame.ready.eq(1)]
                 with m.If(self.frame.valid):
                     m.d.sync += [nbyte.eq(nbyte + 1), fdone.eq(self.frame.payload.last),
-                                 wrong.eq(wrong | (self.frame.payload.data != rd.data))]
+                                 wrong.eq(wrong | (self.frame.payload.data != buf.rd_data))]
                     m.next = "FP"
             with m.State("STEPS0"):
                 m.d.comb += self.frame.ready.eq(1)
@@ -365,7 +479,7 @@ class CommandEngine(wiring.Component):
                 with m.If(self.cmd.ready):
                     m.next = "RUNWAIT"
             with m.State("RUNWAIT"):  # collect spikes until the core is idle
-                with m.If(~snd.busy):
+                with m.If(~buf.busy):
                     with m.If(self.spikes.valid):
                         with m.If(more_full):
                             m.d.sync += reply(S.MORE, K_MORE)
@@ -409,7 +523,7 @@ class CommandEngine(wiring.Component):
                     with m.If(self.frame.valid):
                         m.d.sync += fdone.eq(self.frame.payload.last)
             with m.State("WAITTX"):
-                with m.If(~snd.busy):
+                with m.If(~buf.busy):
                     m.d.sync += [wa.eq(base), j.eq(0)]
                     m.next = "HDR0"
             # ---- reply assembly (the sender is idle)
@@ -435,7 +549,7 @@ class CommandEngine(wiring.Component):
                 with m.If(j == Mux(kind == K_COUNTERS, n_core - 1, proto.DONE_BYTES - 1)):
                     m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [snd.go.eq(1), snd.start.eq(base), snd.length.eq((endp - base)[:8])]
+                m.d.comb += [buf.go.eq(1), buf.start.eq(base), buf.length.eq((endp - base)[:8])]
                 m.next = "IDLE"
                 with m.If(kind == K_MORE):
                     m.d.sync += spa.eq(SPIKE_ADDR)
@@ -446,7 +560,7 @@ class CommandEngine(wiring.Component):
         m.d.comb += [pend_set[CTR_FRAMES_OK].eq(self.rx_ok),
                      pend_set[CTR_FRAMES_BAD].eq(self.drop & (self.drop_kind != 2)),
                      pend_set[CTR_OVERFLOWS].eq(self.drop & (self.drop_kind == 2))]
-        m.d.sync += pend.eq((pend & ~pend_clr) | pend_set)
-        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~nak_pending & ~snd.busy & ~self.frame.valid)
+        m.d.comb += [ctr.inc.eq(pend_set), ctr.spikes.eq(count[:16])]
+        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~nak_pending & ~buf.busy & ~self.frame.valid)
         return m
 

@@ -50,7 +50,7 @@ def body_layout() -> data.StructLayout:
 
 def crc_byte_order_little(params: crc.Parameters) -> bool:
     """Whether the CRC must go little-endian for the receiver's residue check to work."""
-    return bool(params._reflect_output)
+    return bool(params.algorithm.reflect_output)
 
 
 class CobsDecoder(wiring.Component):
@@ -148,7 +148,7 @@ class FrameReceiver(wiring.Component):
         if depth & (depth - 1) or depth < 2 * (max_body + 3):
             raise ValueError(f"FrameReceiver: depth = {depth}; allowed: a power of two >= {2 * (max_body + 3)}")
         self.params, self.max_body, self.depth, self.idle_timeout = params, max_body, depth, idle_timeout
-        self.crc_bytes = params._crc_width // 8
+        self.crc_bytes = params.algorithm.crc_width // 8
         super().__init__({
             "wire": In(stream.Signature(8)),
             "frame": Out(stream.Signature(body_layout())),
@@ -264,7 +264,7 @@ class FrameSender(wiring.Component):
     """
 
     def __init__(self, params: crc.Parameters, addr_bits: int) -> None:
-        if params.data_width != 8 or params._crc_width % 8:
+        if params.data_width != 8 or params.algorithm.crc_width % 8:
             raise ValueError("FrameSender: CRC must have 8-bit data words and a whole number of bytes")
         self.params = params
         super().__init__({
@@ -282,7 +282,7 @@ class FrameSender(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        nc = self.params._crc_width // 8
+        nc = self.params.algorithm.crc_width // 8
         aw = len(self.start)
         m.submodules.crc = gen = crc.Processor(self.params)
         little = crc_byte_order_little(self.params)

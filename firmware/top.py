@@ -10,7 +10,7 @@
     against it) and the board's UART pins (the FTDI bridge of the iCEBreaker and of the
     ULX3S). The baud is a build parameter; the divisor must be within 2 % (:func:`uart_divisor`).
 
-Build parameters and their defaults (:data:`BOARD_CLOCK_MHZ`): iCEBreaker 27 MHz (3 Mbaud =
+Build parameters and their defaults (:attr:`~spikeforge.firmware.boards.Board.clock_mhz`): iCEBreaker 27 MHz (3 Mbaud =
 9 clocks per bit; the full design fills 98.9 % of the UP5K's logic cells and routed at 29.4 MHz
 against a 36 MHz target, the bare ``up5k`` core alone at ≈ 42 MHz), ULX3S-85F 45 MHz (15 per
 bit; 48 MHz is not reachable from its 25 MHz oscillator within 1 %).
@@ -38,14 +38,15 @@ from spikeforge.hdl.core import SpikingCore, check_bakeable
 from spikeforge.hdl.image import CoreImage
 
 from . import protocol as proto
+from .boards import board as board_of
+from .boards import board_of_family
+from .build import build, get_platform
 from .engine import CommandEngine
 from .framing import FrameReceiver
 from .uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["BOARD_CLOCK_MHZ", "DEFAULT_BAUD", "BoardCore", "BoardTop", "board_identify", "build_board", "build_id"]
+__all__ = ["DEFAULT_BAUD", "BoardCore", "BoardTop", "board_identify", "build_board", "build_id"]
 
-#: Default ``sync`` clock of the board design per board (MHz).
-BOARD_CLOCK_MHZ = {"icebreaker": 27.0, "ulx3s-85f": 45.0}
 #: Default UART baud (both boards' FTDI bridges carry 3 Mbaud).
 DEFAULT_BAUD = 3_000_000
 #: Frames the receive buffer holds besides the one executing (advertised by IDENTIFY).
@@ -152,7 +153,7 @@ class BoardTop(Elaboratable):
         The core configuration.
     clock_mhz
         PLL output for the ``sync`` domain (``None``: the board's default,
-        :data:`BOARD_CLOCK_MHZ` by platform family).
+        :attr:`Board.clock_mhz` of the platform family's board).
     baud
         UART baud rate.
     image
@@ -172,11 +173,10 @@ class BoardTop(Elaboratable):
 
         m = Module()
         fam = pll_family(platform)
-        mhz = self.clock_mhz or {"ice40": BOARD_CLOCK_MHZ["icebreaker"], "ecp5": BOARD_CLOCK_MHZ["ulx3s-85f"]}.get(
-            fam or "")
-        if fam is None or mhz is None:
+        if fam is None:
             raise ValueError(f"BoardTop: platform {type(platform).__name__} has no supported PLL; "
                              "use an iCE40 or ECP5 board (icebreaker, ulx3s-85f)")
+        mhz = self.clock_mhz or board_of_family(fam).clock_mhz
         m.domains.sync = ClockDomain("sync")
         m.submodules.pll = PLLClockDomain(mhz)
         # the UART divisor uses the frequency the PLL really makes
@@ -197,12 +197,11 @@ def build_board(board: str, cfg: CoreConfig, *, build_dir: Any, baud: int = DEFA
     ``build_dir``; the hash covers the RTLIL, so a baked ``image`` is in the key). Timing
     failures do not raise: check ``result.timing_met``.
     """
-    from .build import BOARDS, build, get_platform
-
-    mhz = clock_mhz or BOARD_CLOCK_MHZ.get(board)
-    if board in BOARDS and mhz:  # refuse an impossible baud before any tool runs
-        uart_divisor(pll_output_hz(BOARDS[board].family, get_platform(board).default_clk_frequency, mhz), baud)
+    spec = board_of(board)
+    mhz = clock_mhz or spec.clock_mhz
+    # refuse an impossible baud before any tool runs
+    uart_divisor(pll_output_hz(spec.family, get_platform(spec.name).default_clk_frequency, mhz), baud)
     top = BoardTop(cfg, clock_mhz=mhz, baud=baud, image=image)
     name = f"board_{cfg.name.replace('-', '_')}" + ("_baked" if image is not None else "")
-    return build(top, board, build_dir=build_dir, name=name, cache=cache,
+    return build(top, spec.name, build_dir=build_dir, name=name, cache=cache,
                  seed=seed, allow_timing_fail=True)

@@ -60,6 +60,7 @@ from .config import CoreConfig
 
 __all__ = [
     "IMAGE_FORMAT",
+    "fit_report",
     "IMAGE_VERSION",
     "CoreImage",
     "Field",
@@ -597,3 +598,19 @@ def run_image(
             m.input(slot, v)
         m.step()
     return m.result()
+
+
+def fit_report(image: CoreImage) -> dict[str, Any]:
+    """How much of its core an image uses (what ``spikeforge image`` prints)."""
+    cfg = image.config
+    acc_max = cfg.limits().fan_in[1]
+    return {
+        "config": cfg.name,
+        "fingerprint": cfg.fingerprint(),
+        "neurons": len(image.neuron_ids), "neuron_slots": cfg.n_neurons,
+        "synapses": len(image.synapses), "synapse_capacity": cfg.n_synapses,
+        "inputs": len(image.inputs), "outputs": len(image.outputs),
+        "max_fan_in_abs_weight": max(image.fan_in, default=0), "accumulator_max": acc_max,
+        "config_writes": len(image.writes()),
+        "crc32": f"{image.checksum():08x}",
+    }

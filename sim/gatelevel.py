@@ -25,8 +25,8 @@ model, exactly like the behavioural rung:
 What neither rung sees: placement, routing and timing (nextpnr), the board-level top
 (:mod:`spikeforge.hdl.bench_top`: PLL, UART) and the power-up contents of the memories.
 
-Run a rung with :func:`verify_target` or ``spikeforge verify --target ice40-rtl`` /
-``--target ice40-netlist``. Netlists are cached by the hash of the RTLIL, the yosys script and
+Run a rung with :func:`verify_target` or ``spikeforge verify --rung ice40-rtl`` /
+``--rung ice40-netlist``. Netlists are cached by the hash of the RTLIL, the yosys script and
 the yosys version; Verilator builds are cached by :func:`spikeforge.sim.rtl.run_cocotb`.
 """
 
@@ -50,6 +50,8 @@ from typing import Any
 
 from amaranth.back import rtlil, verilog
 
+from spikeforge.firmware.boards import BOARDS, board_of_family
+from spikeforge.firmware.build import find_tool, get_platform
 from spikeforge.hdl.config import PRESETS, CoreConfig
 from spikeforge.hdl.core import SpikingCore
 from spikeforge.toolchain.netgen import Case
@@ -76,7 +78,7 @@ log = logging.getLogger(__name__)
 #: Rungs :func:`verify_target` can run: behavioural RTL, iCE40-primitive RTL, iCE40 netlist.
 TARGETS = ("rtl", "ice40-rtl", "ice40-netlist")
 #: Board whose Amaranth platform elaborates the core (any iCE40 board gives the same core).
-ICE40_BOARD = "icebreaker"
+ICE40_BOARD = board_of_family("ice40").name
 
 #: Bump when the netlist flow changes in a way that invalidates cached netlists.
 _FLOW_VERSION = "1"
@@ -126,8 +128,6 @@ def ice40_test_config() -> CoreConfig:
 
 
 def _ice40_platform(board: str) -> Any:
-    from spikeforge.firmware.build import BOARDS, get_platform
-
     if board not in BOARDS or BOARDS[board].family != "ice40":
         choices = sorted(k for k, v in BOARDS.items() if v.family == "ice40")
         raise ValueError(f"board {board!r} is not an iCE40 board; use one of {choices}")
@@ -145,7 +145,7 @@ def ice40_rtl_verilog(cfg: CoreConfig, *, board: str = ICE40_BOARD) -> str:
     cfg
         Core configuration.
     board
-        iCE40 board of :data:`spikeforge.firmware.build.BOARDS` whose platform elaborates.
+        iCE40 board of :data:`spikeforge.firmware.boards.BOARDS` whose platform elaborates.
 
     Returns
     -------
@@ -237,8 +237,6 @@ def ice40_netlist(cfg: CoreConfig, build_dir: Path | str, *, board: str = ICE40_
     GateLevelError
         yosys failed, timed out or wrote no netlist.
     """
-    from spikeforge.firmware.build import find_tool
-
     if isinstance(synth_opts, str):
         raise TypeError(f"synth_opts must be a sequence of options, not the string "
                         f"{synth_opts!r}; write e.g. ['-abc9']")

@@ -21,7 +21,7 @@ from spikeforge.toolchain.reference import simulate
 
 TINY = preset("tiny")
 BUILD = Path(__file__).resolve().parents[1] / "build" / "test_baked"
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -146,19 +146,22 @@ def test_build_network_refuses_spram_config(tmp_path, capsys):
 def test_build_network_refuses_bench_top(tmp_path, capsys):
     from spikeforge.toolchain.cli import main
 
-    rc = main(["build", "--board", "icebreaker", "--top", "bench", "--network", str(_net_file(tmp_path)),
+    rc = main(["build", "--target", "icebreaker", "--top", "bench", "--network", str(_net_file(tmp_path)),
                "--build-dir", str(tmp_path)])
     assert rc == 2 and "needs --top board" in capsys.readouterr().err
 
 
 def test_compile_for_baking_picks_smallest_all_bram_preset(tmp_path):
-    from spikeforge.toolchain.cli_hw import compile_for_baking
+    from spikeforge.firmware.boards import board
+    from spikeforge.toolchain.compiler import fit
+    from spikeforge.toolchain.ir import load_network
 
-    assert compile_for_baking("icebreaker", str(_net_file(tmp_path))).config.name == "tiny"
-    big = _net_file(tmp_path, seed=4, n=60, syn=200)  # more neurons than 'tiny' has
-    img = compile_for_baking("icebreaker", str(big))
+    baked = [preset(n) for n in board("icebreaker").baked_presets]
+    assert fit(load_network(_net_file(tmp_path)), baked, bake=True).image.config.name == "tiny"
+    big = load_network(_net_file(tmp_path, seed=4, n=60, syn=200))  # more neurons than 'tiny' has
+    img = fit(big, baked, bake=True).image
     assert img.config.name == "small" and not img.config.spram
-    assert compile_for_baking("icebreaker", str(big), config_spec="small").config.name == "small"
+    assert fit(big, preset("small"), bake=True).image.config.name == "small"
 
 
 @pytest.mark.slow
@@ -172,7 +175,7 @@ def test_build_icebreaker_with_baked_network(tmp_path, capsys):
     from spikeforge.toolchain.cli import main
 
     net = _net_file(tmp_path)
-    rc = main(["build", "--board", "icebreaker", "--network", str(net), "--json", "--build-dir", str(BUILD)])
+    rc = main(["build", "--target", "icebreaker", "--network", str(net), "--json", "--build-dir", str(BUILD)])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "core 'tiny'" in out.err
@@ -205,11 +208,10 @@ def test_baked_virtual_board_drives_the_robot_like_the_reference():
     load) drives the same trajectory, control step for control step, as the reference model."""
     import numpy as np
 
-    from spikeforge.sim.arena import random_arena
-    from spikeforge.sim.robot import ReferenceBackend, SpikingController
-    from spikeforge.sim.robot_boards import vboard_backend
-    from spikeforge.sim.world import run_episode
-    from spikeforge.toolchain.robot_train import evolved_network
+    from spikeforge.toolchain.backends import ReferenceBackend, vboard_backend
+    from spikeforge.toolchain.robot.arena import random_arena
+    from spikeforge.toolchain.robot.controllers import SpikingController, evolved_network
+    from spikeforge.toolchain.robot.world import run_episode
 
     net = evolved_network()
     arena = random_arena(7)
@@ -227,12 +229,11 @@ def test_baked_virtual_board_drives_the_robot_like_the_reference():
 
 def test_robot_backend_refuses_a_baked_image_of_another_controller():
     from spikeforge.sim.emuboard import serve
-    from spikeforge.sim.robot import spiking_braitenberg
-    from spikeforge.sim.robot_boards import DeviceBackend
+    from spikeforge.toolchain.backends import DeviceBackend
     from spikeforge.toolchain.compiler import compile_network
     from spikeforge.toolchain.deploy import Device
     from spikeforge.toolchain.ir import NetworkError
-    from spikeforge.toolchain.robot_train import evolved_network
+    from spikeforge.toolchain.robot.controllers import evolved_network, spiking_braitenberg
 
     other = lower(random_case(0, 8, 10, 5).network, TINY)
     with serve(TINY, port="pty", model_line=False) as emu, Device.open(emu.url) as dev:

@@ -24,7 +24,7 @@ def test_dense_network_fires_every_neuron_every_step():
 @pytest.mark.verilator
 def test_bench_core_tiny(capsys, monkeypatch):
     monkeypatch.setenv("SPIKEFORGE_BUILD_DIR", str(Path(__file__).resolve().parents[1] / "build" / "test_bench_core"))
-    assert main(["bench", "core", "--config", "tiny", "--no-build"]) == 0
+    assert main(["bench", "core", "--target", "tiny", "--no-build"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["case"] for x in lines] == ["dense-delay1", "dense-delay1..8", "sparse"]
     assert lines[0]["firing_rate"] == 1.0  # dense: every neuron fires every step

@@ -9,22 +9,22 @@ import pytest
 from amaranth import Elaboratable, Module, Signal
 from amaranth.lib import io, memory
 
+from spikeforge.firmware.boards import BOARDS
 from spikeforge.firmware.build import (
-    BOARDS,
     BuildError,
     BuildResult,
     ClockTiming,
     ToolNotFoundError,
-    ULX3S85FPlatform,
     build,
     build_key,
     find_tool,
     get_platform,
     parse_reports,
 )
+from spikeforge.firmware.platforms import ULX3S85FPlatform
 
 # Argument-checking tests build designs they never elaborate; Amaranth warns about those.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 class Blinky(Elaboratable):

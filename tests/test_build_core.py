@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from spikeforge.firmware.build import build_core_bitstream
 from spikeforge.hdl.config import PRESETS
 from spikeforge.toolchain.cli import main
-from spikeforge.toolchain.cli_hw import build_core_bitstream
 
 BUILD = Path(__file__).resolve().parents[1] / "build" / "test_build_core"
 
 
 @pytest.mark.synth
 def test_tiny_core_ice40_bitstream(capsys):
-    rc = main(["build", "--board", "icebreaker", "--config", "tiny", "--top", "bench", "--json", "--build-dir", str(BUILD)])
+    rc = main(["build", "--target", "icebreaker:tiny", "--top", "bench", "--json", "--build-dir", str(BUILD)])
     rep = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert Path(rep["bitstream"]).stat().st_size > 100_000  # an UP5K bitstream is ~104 kB

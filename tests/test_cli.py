@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spikeforge.toolchain.cli import BENCH_CASES, main
+from spikeforge.toolchain.cli import main
+from spikeforge.toolchain.cli.bench import BENCH_CASES
 from spikeforge.toolchain.ir import Network, save_network
 from spikeforge.toolchain.tennlab import read_tennlab
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from spikeforge.hdl.config import PRESETS
+from spikeforge.hdl.config import PRESETS, preset
 from spikeforge.hdl.image import CoreImage, run_image
-from spikeforge.toolchain import cli_compile
+from spikeforge.sim.bench import bench_compile
 from spikeforge.toolchain.cli import main
-from spikeforge.toolchain.cli_compile import fit_network, long_delay_wide_fanout
+from spikeforge.toolchain.compiler import fit
 from spikeforge.toolchain.ir import load_network, save_network
-from spikeforge.toolchain.netgen import random_inputs, random_network
+from spikeforge.toolchain.netgen import long_delay_wide_fanout, random_inputs, random_network
 from spikeforge.toolchain.reference import simulate
 
 DATA = Path(__file__).parent / "data"
@@ -93,9 +93,7 @@ def test_help_has_examples(capsys):
 def test_bench_compile_prints_one_json_line_per_case(monkeypatch, capsys):
     small = [("tiny-case", random_network(0, 10, 30, max_delay=4), PRESETS["tiny"], 1),
              ("ldwf", long_delay_wide_fanout(0, neurons=40, hubs=2, fan_out=30, max_delay=30), PRESETS["up5k"], 1)]
-    monkeypatch.setattr(cli_compile, "_bench_networks", lambda seed: small)
-    assert main(["bench", "compile"]) == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    lines = list(bench_compile(cases=small))
     assert [x["case"] for x in lines] == ["tiny-case", "ldwf"]
     assert all(x["seconds"] > 0 and x["peak_mb"] > 0 and x["bench"] == "compile" for x in lines)
     assert lines[1]["relays"] > 0
@@ -103,21 +101,21 @@ def test_bench_compile_prints_one_json_line_per_case(monkeypatch, capsys):
 
 def test_fit_network_compiles_only_what_does_not_fit():
     net = random_network(1, 10, 30, max_delay=4)
-    assert fit_network(net, "tiny") is net
+    assert fit(net, preset("tiny"), prune=False).network is net
     long = random_network(1, 10, 30, max_delay=30)
-    fitted = fit_network(long, "tiny")
+    fitted = fit(long, preset("tiny"), prune=False).network
     assert fitted.max_delay <= 8 and fitted.metadata["compiler"]["relays"]
     assert set(long.neuron_ids) <= set(fitted.neuron_ids)  # verify keeps every source neuron
     floaty = random_network(1, 10, 30, max_delay=4)
     for s in floaty.synapses:
         s.weight *= 0.5
-    assert fit_network(floaty, None).is_integer()
+    assert fit(floaty, prune=False).network.is_integer()
 
 
 @pytest.mark.verilator
 def test_verify_network_compiles_a_network_that_does_not_fit(tmp_path, capsys):
     src = _long(tmp_path)
-    code = main(["verify", "--network", str(src), "--config", "tiny", "--steps", "40",
+    code = main(["verify", "--network", str(src), "--target", "tiny", "--steps", "40",
                  "--build-dir", str(Path(__file__).resolve().parents[1] / "build" / "test_verify_cli")])
     out = capsys.readouterr()
     assert code == 0, out.out + out.err

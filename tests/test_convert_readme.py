@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from spikeforge.toolchain.cli import main
-from spikeforge.toolchain.demo import braitenberg
 from spikeforge.toolchain.ir import load_network, save_network
+from spikeforge.toolchain.robot.demo import braitenberg
 
 ROOT = Path(__file__).resolve().parents[1]
 

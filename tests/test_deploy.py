@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikeforge.firmware import protocol as P
+from spikeforge.firmware.boards import flash_command
 from spikeforge.hdl.config import CoreConfig, preset
 from spikeforge.hdl.driver import run_commands
 from spikeforge.hdl.image import lower
 from spikeforge.hdl.protocol import Opcode
 from spikeforge.sim.emuboard import EmuBoard, EmuSerial, serve
 from spikeforge.toolchain.cli import main
-from spikeforge.toolchain.cli_deploy import flash_command
 from spikeforge.toolchain.deploy import (
     Device,
     DeviceError,
@@ -238,7 +238,7 @@ def test_cli_run_prints_what_simulate_prints(files, capsys):
 def test_cli_deploy_then_run_without_reloading(files, tmp_path, capsys):
     netf, inf = files
     img = tmp_path / "net.image.json"
-    assert main(["image", str(netf), "--config", "tiny", "-o", str(img)]) == 0
+    assert main(["image", str(netf), "--target", "tiny", "-o", str(img)]) == 0
     capsys.readouterr()
     with serve(CFG, port="tcp:0", model_line=False) as sb:
         assert main(["deploy", str(img), "--port", sb.url, "--json"]) == 0
@@ -256,7 +256,7 @@ def test_cli_deploy_then_run_without_reloading(files, tmp_path, capsys):
 def test_cli_deploy_refuses_an_image_for_another_core(files, tmp_path, capsys):
     netf, _ = files
     img = tmp_path / "small.image.json"
-    assert main(["image", str(netf), "--config", "small", "-o", str(img)]) == 0
+    assert main(["image", str(netf), "--target", "small", "-o", str(img)]) == 0
     capsys.readouterr()
     with serve(CFG, port="pty", model_line=False) as sb:
         assert main(["deploy", str(img), "--port", sb.url]) == 2
@@ -271,10 +271,10 @@ def test_cli_run_needs_the_network(capsys):
 
 def test_flash_dry_run_prints_the_command(tmp_path, capsys):
     bit = tmp_path / "top.bin"
-    assert main(["flash", str(bit), "--board", "icebreaker", "--dry-run"]) == 0
+    assert main(["flash", str(bit), "--target", "icebreaker", "--dry-run"]) == 0
     out = capsys.readouterr().out.split()
     assert out[0].endswith(("openFPGALoader", "iceprog")) and out[-1] == str(bit)
-    assert main(["flash", str(tmp_path / "top.bit"), "--board", "ulx3s-85f", "--sram", "--dry-run"]) == 0
+    assert main(["flash", str(tmp_path / "top.bit"), "--target", "ulx3s-85f", "--sram", "--dry-run"]) == 0
     assert capsys.readouterr().out.split()[1:] == ["-b", "ulx3s", str(tmp_path / "top.bit")]
 
 
@@ -294,7 +294,7 @@ def test_flash_without_a_programmer_says_how_to_install(tmp_path, capsys, monkey
     bit = tmp_path / "top.bin"
     bit.write_bytes(b"\xff" * 64)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert main(["flash", str(bit), "--board", "icebreaker"]) == 1
+    assert main(["flash", str(bit), "--target", "icebreaker"]) == 1
     err = capsys.readouterr().err
     assert "openFPGALoader or iceprog is not on PATH" in err and "apt install openfpgaloader" in err
     assert "--dry-run" in err
@@ -310,7 +310,7 @@ def test_flash_runs_the_programmer(tmp_path, capsys, monkeypatch):
     bit = tmp_path / "top.bit"
     bit.write_bytes(b"\xff" * 64)
     monkeypatch.setenv("PATH", str(bindir))
-    assert main(["flash", str(bit), "--board", "ulx3s-85f"]) == 0
+    assert main(["flash", str(bit), "--target", "ulx3s-85f"]) == 0
     assert log.read_text() == f"-b ulx3s -f {bit}"
     assert "flashed" in capsys.readouterr().out
 
@@ -321,7 +321,7 @@ def test_board_sim_emulated_serves_a_pty_the_cli_can_use(files, capsys):
 
     netf, inf = files
     exe = os.path.join(os.path.dirname(sys.executable), "spikeforge")
-    proc = subprocess.Popen([exe, "board-sim", "--config", "tiny", "--emulated"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([exe, "board-sim", "--target", "tiny", "--emulated"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout.readline().startswith("emulated board: core 'tiny'")
@@ -402,7 +402,7 @@ def test_a_babbling_port_cannot_hold_the_host():
 def test_bench_link_prints_its_figures(capsys):
     """`spikeforge bench link` (emulated board only): one JSON line per figure, the closed loop
     equal to the reference, the fault campaign with nothing wrong."""
-    assert main(["bench", "link", "--config", "tiny", "--no-build", "--runs", "10"]) == 0
+    assert main(["bench", "link", "--target", "tiny", "--no-build", "--control-steps", "10"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
     by_case = {x["case"]: x for x in lines}
     assert [x["bench"] for x in lines] == ["link"] * 3 and set(by_case) == {"load", "closed_loop", "faults"}

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from spikeforge.firmware.boards import resolve_target
 from spikeforge.hdl.config import CoreConfig, preset
 from spikeforge.hdl.image import lower
 from spikeforge.toolchain.cli import main
-from spikeforge.toolchain.cli_evolve import resolve_core
 from spikeforge.toolchain.codec import io_of
 from spikeforge.toolchain.ir import Network, load_network
 from spikeforge.toolchain.reference import simulate
@@ -99,8 +99,8 @@ def test_limits_refuse_io_over_budget_and_bad_settings() -> None:
     with pytest.raises(EvolveError, match="unknown operator 'grow'"):
         EvolveConfig(rates={"grow": 1.0})
     with pytest.raises(ValueError, match="--target 'nope': is neither a preset"):
-        resolve_core("nope")
-    assert resolve_core("icebreaker").name == "up5k"
+        resolve_target("nope")
+    assert resolve_target("icebreaker").config.name == "up5k"
 
 
 def test_tournament_and_pareto() -> None:
@@ -321,7 +321,7 @@ def test_cli_train_evolve_and_resume(tmp_path, capsys) -> None:  # type: ignore[
 
 @pytest.mark.slow
 def test_bench_evolve_prints_one_json_line_per_figure(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["bench", "evolve", "--runs", "4"]) == 0
+    assert main(["bench", "evolve", "--population", "4"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     cases = [d["case"] for d in lines]
     assert cases[0] == "single-process" and cases[1].startswith("process-pool") and cases[2].startswith("dask-local")
@@ -329,8 +329,8 @@ def test_bench_evolve_prints_one_json_line_per_figure(capsys) -> None:  # type: 
 
 
 def test_robot_task_plugs_in_with_its_named_ports() -> None:
-    """The robot task (sim/robot_task.py) against this trainer: its new_network() template."""
-    from spikeforge.sim.robot_task import RobotTask
+    """The robot task (toolchain/robot/task.py) against this trainer: its new_network() template."""
+    from spikeforge.toolchain.robot.task import RobotTask
 
     task = RobotTask(n_arenas=1, steps=20)
     tmpl = task.new_network()

@@ -10,12 +10,12 @@ import pytest
 
 from spikeforge.hdl.config import preset
 from spikeforge.hdl.image import lower, run_image
-from spikeforge.toolchain.cli_evolve import TASK_DEFAULTS, default_config
 from spikeforge.toolchain.codec import io_of, output_raster
 from spikeforge.toolchain.compiler import compile_network
 from spikeforge.toolchain.netgen import Case
 from spikeforge.toolchain.reference import simulate
 from spikeforge.toolchain.train.evolve import evolve, hardware_check
+from spikeforge.toolchain.train.task_defaults import TASK_DEFAULTS, default_config
 from spikeforge.toolchain.train.tasks import BreastCancerTask, preprocess
 
 BUILD = Path(__file__).resolve().parents[1] / "build" / "test_evolve_rtl"

@@ -143,7 +143,7 @@ def test_ice40_rtl_catches_a_broken_spram_model(tmp_path):
 def test_cli_verify_target_ice40_rtl(capsys):
     from spikeforge.toolchain.cli import main
 
-    rc = main(["verify", "--target", "ice40-rtl", "--random", "2", "--no-edge-cases", "--steps", "20",
+    rc = main(["verify", "--rung", "ice40-rtl", "--random", "2", "--no-edge-cases", "--steps", "20",
                "--build-dir", str(BUILD.parent)])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -153,7 +153,7 @@ def test_cli_verify_target_ice40_rtl(capsys):
 def test_cli_verify_target_is_checked(capsys):
     from spikeforge.toolchain.cli import main
 
-    assert main(["verify", "--target", "ecp5-netlist"]) == 2
+    assert main(["verify", "--rung", "ecp5-netlist"]) == 2
     assert "invalid choice: 'ecp5-netlist'" in capsys.readouterr().err
 
 

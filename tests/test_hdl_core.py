@@ -148,3 +148,25 @@ def test_core_on_emulated_spram_matches_reference():
 
     run = run_commands_sim(cfg, lc(img) + run_commands(img, c.inputs, c.steps), emulate_spram=True)
     assert collect_result(img, run.beats, c.steps) == simulate(c.network, c.inputs, c.steps)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 16])
+def test_at_most_one_matches_the_carry_form(width: int) -> None:
+    """``at_most_one(v)`` is ``(v & (v - 1)) == 0`` for every value (the queue walkers' ``last``)."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from spikeforge.hdl.blocks import at_most_one
+
+    v, out = Signal(width), Signal()
+    m = Module()
+    m.d.comb += out.eq(at_most_one(v))
+    sim = Simulator(m)
+
+    async def bench(ctx) -> None:  # type: ignore[no-untyped-def]
+        for x in range(1 << width):
+            ctx.set(v, x)
+            assert ctx.get(out) == ((x & (x - 1)) == 0), x
+
+    sim.add_testbench(bench)
+    sim.run()

@@ -251,7 +251,7 @@ def test_cli_import_quantizes_a_float_graph_for_a_core(tmp_path, capsys):
     nir.write(src, g)
     assert main(["import", "nir", str(src), "-o", str(tmp_path / "f.json")]) == 0
     assert not load_network(tmp_path / "f.json").is_integer()
-    assert main(["import", "nir", str(src), "-o", str(tmp_path / "q.json"), "--config", "up5k"]) == 0
+    assert main(["import", "nir", str(src), "-o", str(tmp_path / "q.json"), "--target", "up5k"]) == 0
     assert "quantized for up5k" in capsys.readouterr().out
     q = load_network(tmp_path / "q.json")
     assert q.is_integer()

@@ -7,21 +7,26 @@ import json
 import numpy as np
 import pytest
 
-from spikeforge.sim.arena import load_arena, random_arena
-from spikeforge.sim.robot import (
+from spikeforge.toolchain.backends import ReferenceBackend
+from spikeforge.toolchain.codec import TTFSEncoder, WTADecoder, attach_io, io_of
+from spikeforge.toolchain.ir import Network, NetworkError
+from spikeforge.toolchain.reference import simulate
+from spikeforge.toolchain.robot.arena import load_arena, random_arena
+from spikeforge.toolchain.robot.controllers import (
     Braitenberg,
     RandomWalk,
-    ReferenceBackend,
     SpikingController,
     new_robot_network,
     robot_io,
     spiking_braitenberg,
 )
-from spikeforge.sim.robot_task import RobotTask, random_robot_network, run_population, test_arenas
-from spikeforge.sim.world import MOTOR_NAMES, SENSOR_NAMES, run_episode
-from spikeforge.toolchain.codec import TTFSEncoder, WTADecoder, attach_io, io_of
-from spikeforge.toolchain.ir import Network, NetworkError
-from spikeforge.toolchain.reference import simulate
+from spikeforge.toolchain.robot.task import (
+    RobotTask,
+    random_robot_network,
+    run_population,
+    test_arenas,
+)
+from spikeforge.toolchain.robot.world import MOTOR_NAMES, SENSOR_NAMES, run_episode
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -195,12 +200,31 @@ def test_cli_robot_runs_and_plots(tmp_path, capsys) -> None:
     assert "shipped arenas" in capsys.readouterr().err
 
 
-def test_bench_robot_prints_one_line_per_controller(capsys, monkeypatch) -> None:
-    from spikeforge.toolchain import cli_robot
-    from spikeforge.toolchain.cli import main
+def test_drive_from_a_spec_equals_the_network_on_the_reference(tmp_path) -> None:
+    from spikeforge.toolchain.ir import save_network
+    from spikeforge.toolchain.robot.loop import drive, make_controller
 
-    monkeypatch.setattr(cli_robot, "BENCH_TARGETS", ("reference", "emulated"))  # no Verilator build here
-    assert main(["bench", "robot", "--steps", "15", "--runs", "2"]) == 0
+    path = tmp_path / "sb.json"
+    save_network(spiking_braitenberg(), path)
+    a = drive(f"spiking:{path}", arena="corridor", steps=40, seed=2)
+    b = drive("spiking-braitenberg", arena="corridor", steps=40, seed=2)
+    assert a.label == "sb.json on reference" and b.label == "spiking braitenberg on reference"
+    np.testing.assert_array_equal(a.episode.trajectory, b.episode.trajectory)
+    assert a.summary["steps"] == 40 and a.summary["arena"] == "corridor" and a.summary["latency_ms_p95"] > 0
+    with pytest.raises(ValueError, match="controller 'nobody' is unknown"):
+        make_controller("nobody")
+    with pytest.raises(ValueError, match="backend 'emulated' runs spiking controllers; 'random' is plain Python"):
+        make_controller("random", "emulated")
+    with pytest.raises(ValueError, match="steps = 0"):
+        drive("random", steps=0)
+
+
+def test_bench_robot_prints_one_line_per_controller(capsys, monkeypatch) -> None:
+    from spikeforge.toolchain.cli import main
+    from spikeforge.toolchain.robot import bench
+
+    monkeypatch.setattr(bench, "BENCH_TARGETS", ("reference", "emulated"))  # no Verilator build here
+    assert main(["bench", "robot", "--steps", "15", "--population", "2"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     names = [x.get("controller") if "case" not in x else x.get("target", x["case"]) for x in lines]
     assert names == ["random", "braitenberg", "spiking-braitenberg@reference", "evolved@reference",

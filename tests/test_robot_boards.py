@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 
 from spikeforge.hdl.config import preset
-from spikeforge.sim.arena import random_arena
-from spikeforge.sim.robot import (
+from spikeforge.toolchain.backends import (
+    DeviceBackend,
     ReferenceBackend,
+    emulated_backend,
+    vboard_backend,
+)
+from spikeforge.toolchain.robot.arena import random_arena
+from spikeforge.toolchain.robot.controllers import (
     SpikingController,
-    new_robot_network,
+    evolved_network,
     spiking_braitenberg,
 )
-from spikeforge.sim.robot_boards import DeviceBackend, emulated_backend, vboard_backend
-from spikeforge.sim.robot_task import random_robot_network
-from spikeforge.sim.world import run_episode
-from spikeforge.toolchain.ir import NetworkError
+from spikeforge.toolchain.robot.task import random_robot_network
+from spikeforge.toolchain.robot.world import run_episode
 
 
 class _Motors:
@@ -72,35 +75,11 @@ def test_emulated_board_drives_the_reference_trajectory() -> None:
             assert be.time == 0
 
 
-def test_board_backend_refusals() -> None:
-    net = new_robot_network()  # plus a chain of 30 live hidden neurons: 43 neurons > tiny's 32
-    prev = 7  # bias
-    for h in range(13, 43):
-        net.add_neuron(h, threshold=1)
-        net.add_synapse(prev, h, 1, 1)
-        prev = h
-    net.add_synapse(prev, 9, 1, 1)
-    with pytest.raises(NetworkError, match="does not compile for the board's core 'tiny'"):
-        emulated_backend(net, "tiny")
-    with emulated_backend(spiking_braitenberg(), "tiny") as be:
-        with pytest.raises(ValueError, match="time_offset = 8 is out of range"):
-            be.step([(0, 8, 1)], 8)
-
-
-def test_board_backend_runs_windows_without_events() -> None:
-    net = spiking_braitenberg()
-    with emulated_backend(net, "tiny") as be:
-        ref = ReferenceBackend(net)
-        for events in ([], [(8, 3, 1)], [(8, 0, 1), (8, 7, 1), (2, 7, 1)]):
-            assert be.step(events, 8) == ref.step(events, 8)
-        assert be.time == ref.time == 24
-
-
 def test_robot_cli_port_target_needs_a_port(capsys: pytest.CaptureFixture[str]) -> None:
     from spikeforge.toolchain.cli import main
 
-    assert main(["robot", "--controller", "spiking-braitenberg", "--target", "port", "--steps", "2"]) != 0
-    assert "--target port needs --port" in capsys.readouterr().err
+    assert main(["robot", "--controller", "spiking-braitenberg", "--backend", "port", "--steps", "2"]) != 0
+    assert "--backend port needs --port" in capsys.readouterr().err
 
 
 def test_robot_cli_port_target_on_a_served_board(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,7 +89,7 @@ def test_robot_cli_port_target_on_a_served_board(capsys: pytest.CaptureFixture[s
     from spikeforge.toolchain.cli import main
 
     with serve_process(preset("small"), port="pty") as board:
-        assert main(["robot", "--controller", "spiking-braitenberg", "--target", "port", "--port", board.url,
+        assert main(["robot", "--controller", "spiking-braitenberg", "--backend", "port", "--port", board.url,
                      "--steps", "12", "--seed", "3", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert main(["robot", "--controller", "spiking-braitenberg", "--steps", "12", "--seed", "3", "--json"]) == 0
@@ -123,8 +102,6 @@ def test_robot_cli_port_target_on_a_served_board(capsys: pytest.CaptureFixture[s
 @pytest.mark.slow
 @pytest.mark.verilator
 def test_virtual_board_drives_the_reference_trajectory(tmp_path) -> None:
-    from spikeforge.toolchain.robot_train import evolved_network
-
     for k, net in enumerate([spiking_braitenberg(), evolved_network()]):
         be = vboard_backend(net, "up5k")
         assert isinstance(be, DeviceBackend)

@@ -10,7 +10,7 @@ import pytest
 from spikeforge.hdl.config import preset
 from spikeforge.toolchain.cli import main
 from spikeforge.toolchain.compiler import compile_network, design_rule_check
-from spikeforge.toolchain.robot_train import evolved_network
+from spikeforge.toolchain.robot.controllers import evolved_network
 
 
 def test_shipped_controller_fits_up5k_unchanged_and_records_its_provenance() -> None:
@@ -21,7 +21,7 @@ def test_shipped_controller_fits_up5k_unchanged_and_records_its_provenance() -> 
     prov = net.metadata["provenance"]
     for key in ("task", "seed", "generation", "fitness", "recipe"):
         assert key in prov, key
-    assert "robot_train" in prov["recipe"]["command"]
+    assert "spikeforge.toolchain.robot.train" in prov["recipe"]["command"]  # the module that trains it
 
 
 def test_demo_quick_path_on_the_emulated_board(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,12 +41,12 @@ def test_demo_quick_path_on_the_emulated_board(tmp_path, capsys: pytest.CaptureF
 
 
 def test_demo_names_the_failing_stage(tmp_path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    from spikeforge.toolchain import demo
+    from spikeforge.toolchain.robot import demo
 
     def broken(*a, **k):
         raise OSError("no pty for you")
 
-    monkeypatch.setattr("spikeforge.sim.robot_boards.emulated_backend", broken)
+    monkeypatch.setattr("spikeforge.toolchain.backends.emulated_backend", broken)
     rc = demo.run_demo(tmp_path, bitstream=False, verilator=False, quick=True, steps=5, generations=1)
     text = capsys.readouterr().out
     assert rc == 1
@@ -54,7 +54,7 @@ def test_demo_names_the_failing_stage(tmp_path, capsys: pytest.CaptureFixture[st
 
 
 def test_demo_refuses_bad_numbers(tmp_path) -> None:
-    from spikeforge.toolchain.demo import run_demo
+    from spikeforge.toolchain.robot.demo import run_demo
 
     with pytest.raises(ValueError, match="steps = 0"):
         run_demo(tmp_path, steps=0, bitstream=False, verilator=False)

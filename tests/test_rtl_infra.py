@@ -34,7 +34,7 @@ from spikeforge.sim.rtl import (
 # A shared cache under the (git-ignored) build/ folder, so reruns reuse the Verilator build.
 BUILD_ROOT = Path(__file__).resolve().parents[1] / "build" / "test_rtl_infra"
 # Argument-checking tests build designs they never elaborate; Amaranth warns about those.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 PASSING_TESTS = ["accumulates_with_backpressure", "reset_clears_sum"]
 
 

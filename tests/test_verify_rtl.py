@@ -69,7 +69,7 @@ def test_cli_verify_exit_codes(capsys, tmp_path):
 
 
 def test_cli_verify_bad_config(capsys):
-    assert main(["verify", "--config", "nonesuch"]) == 2
+    assert main(["verify", "--target", "nonesuch"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "neither a preset" in err[0]
 
@@ -80,7 +80,7 @@ def test_cli_verify_network_too_big(capsys, tmp_path):
 
     p = tmp_path / "big.json"
     save_network(random_network(0, 40, 50), p)
-    assert main(["verify", "--network", str(p), "--config", "tiny"]) == 2
+    assert main(["verify", "--network", str(p), "--target", "tiny"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "40" in err[0], err
 

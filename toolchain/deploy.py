@@ -670,7 +670,7 @@ class Device:
             The image is for another core configuration (both are named).
         """
         cfg = self.config
-        self._check_core(image, f"lower the network for '{cfg.name}' (spikeforge image NET --config {cfg.name})")
+        self._check_core(image, f"lower the network for '{cfg.name}' (spikeforge image NET --target {cfg.name})")
         cmds = load_commands(image)
         enc = beat_encoder(cfg)
         beats = [enc(Opcode.WRITE.value, c.addr, c.data) for c in cmds if c.op == Opcode.WRITE]

@@ -12,9 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "file_lock", "write_atomic"]
+__all__ = ["atomic_path", "default_build_dir", "file_lock", "write_atomic"]
 
 log = logging.getLogger(__name__)
+
+
+def default_build_dir() -> Path:
+    """Where Verilator builds and bitstreams are cached (``$SPIKEFORGE_BUILD_DIR`` or ./build)."""
+    return Path(os.environ.get("SPIKEFORGE_BUILD_DIR", "build")).resolve()
 
 
 @contextlib.contextmanager

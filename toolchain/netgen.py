@@ -14,7 +14,8 @@ import numpy as np
 from .ir import Leak, Network, Reset
 from .reference import InputEvent
 
-__all__ = ["Case", "edge_cases", "random_inputs", "random_network", "random_case"]
+__all__ = ["Case", "bench_network", "edge_cases", "long_delay_wide_fanout", "random_case", "random_inputs",
+           "random_network"]
 
 
 @dataclass
@@ -238,3 +239,52 @@ def edge_cases(potential_bits: int = 16, max_delay: int = 16, n_max: int = 16) -
     net = _chain(1, threshold=5, bias=-3, v_min=-7)
     cases.append(Case("bias-negative", net, [(0, 4, 20)], 8))
     return cases
+
+
+def bench_network(neurons: int = 1000, synapses: int = 20000, seed: int = 0,
+                  max_delay: int = 16) -> tuple[Network, list[InputEvent]]:
+    """A random integer network with sustained activity, and the inputs that start it.
+
+    Uniform random ``pre``/``post``; delays uniform in ``1..max_delay``; weights uniform in
+    ``-7..8``; thresholds in ``8..16``; ``v_min = -16``; no leak. With a fan-out of 20 this
+    keeps roughly a fifth of the neurons firing each step once 5 % of them (the inputs) are
+    kicked for the first 5 steps.
+    """
+    rng = np.random.default_rng(seed)
+    thr = rng.integers(8, 17, neurons)
+    pre = rng.integers(0, neurons, synapses)
+    post = rng.integers(0, neurons, synapses)
+    w = rng.integers(-7, 9, synapses)
+    d = rng.integers(1, max_delay + 1, synapses)
+    net = Network()
+    for i in range(neurons):
+        net.add_neuron(i, threshold=int(thr[i]), v_min=-16)
+    for a, b, c, e in zip(pre.tolist(), post.tolist(), w.tolist(), d.tolist(), strict=True):
+        net.add_synapse(a, b, c, e)
+    n_in = max(1, neurons // 20)
+    for i in range(n_in):
+        net.add_input(i)
+    net.metadata["provenance"] = {"generator": "spikeforge bench_network", "seed": seed}
+    inputs = [(k, t, 20) for k in range(n_in) for t in range(5)]
+    return net, inputs
+
+
+def long_delay_wide_fanout(seed: int = 0, neurons: int = 600, hubs: int = 20, fan_out: int = 300,
+                           max_delay: int = 60) -> Network:
+    """Float weights; ``hubs`` neurons with ``fan_out`` synapses each, of delays 1..``max_delay``;
+    plus 4 random synapses per neuron of delays 1..16."""
+    rng = np.random.default_rng(seed)
+    net = Network(metadata={"provenance": {"generator": "spikeforge bench compile", "seed": seed}})
+    for i in range(neurons):
+        net.add_neuron(i, threshold=float(rng.uniform(0.5, 3.0)))
+    for h in range(hubs):
+        for t in rng.choice(neurons, fan_out, replace=False).tolist():
+            net.add_synapse(h, int(t), float(rng.normal(0.4, 0.3)), int(rng.integers(1, max_delay + 1)))
+    for _ in range(4 * neurons):
+        a, b = rng.integers(0, neurons, 2).tolist()
+        net.add_synapse(a, b, float(rng.normal(0.2, 0.4)), int(rng.integers(1, 17)))
+    for i in range(hubs):
+        net.add_input(i)
+    for i in range(neurons - 30, neurons):
+        net.add_output(i)
+    return net

@@ -532,7 +532,7 @@ BUILTIN_TASKS: dict[str, Callable[..., Any]] = {
     "xor": XorTask,
     "breast-cancer": BreastCancerTask,
     "cartpole": CartPoleTask,
-    "robot": lambda **options: importlib.import_module("spikeforge.sim.robot_task").RobotTask(**options),
+    "robot": lambda **options: importlib.import_module("spikeforge.toolchain.robot.task").RobotTask(**options),
 }
 
 

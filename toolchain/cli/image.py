@@ -6,9 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-__all__ = ["add_image_parser", "fit_report"]
+from spikeforge.hdl.image import CoreImage, ImageError, fit_report, lower
+from spikeforge.toolchain.fsutil import write_atomic
+from spikeforge.toolchain.ir import read_json_file
+
+from .common import FORMATS, add_target_option, load_any, target
+
+__all__ = ["register"]
 
 _DESCRIPTION = """\
 Lower a network onto a core configuration and report how it fits: neuron slots, synapse
@@ -23,53 +28,28 @@ accumulator)."""
 
 _EPILOG = """\
 examples:
-  spikeforge image net.json --config up5k              # does it fit the iCEBreaker core?
-  spikeforge image net.json --config up5k -o net.image.json
-  spikeforge image --check net.image.json --config up5k"""
+  spikeforge image net.json --target up5k              # does it fit the iCEBreaker core?
+  spikeforge image net.json --target up5k -o net.image.json
+  spikeforge image --check net.image.json --target up5k"""
 
 
-def add_image_parser(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Add ``spikeforge image``."""
     ip = sub.add_parser("image", help="lower a network onto a core: fit report and core image",
                         description=_DESCRIPTION, epilog=_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ip.add_argument("network", metavar="NETWORK", nargs="?", help="network file (spikeforge or TENNLab JSON)")
-    ip.add_argument("--format", choices=("auto", "spikeforge", "tennlab"), default="auto",
+    ip.add_argument("--format", choices=FORMATS, default="auto",
                     help="format of NETWORK (default: auto-detect)")
-    ip.add_argument("--config", default="up5k", metavar="PRESET|FILE",
-                    help="core configuration: a preset (tiny, small, up5k, ecp5-85f) or a JSON file "
-                         "(default: up5k)")
+    add_target_option(ip, "up5k")
     ip.add_argument("-o", "--output", metavar="FILE", help="write the core image here")
     ip.add_argument("--check", metavar="IMAGE", help="verify an existing image file instead")
     ip.add_argument("--json", action="store_true", help="print the report as JSON")
-    ip.set_defaults(func=cmd_image)
+    ip.set_defaults(func=_cmd_image)
 
 
-def fit_report(image: Any) -> dict[str, Any]:
-    """How much of its core an image uses."""
-    cfg = image.config
-    acc_max = cfg.limits().fan_in[1]
-    return {
-        "config": cfg.name,
-        "fingerprint": cfg.fingerprint(),
-        "neurons": len(image.neuron_ids), "neuron_slots": cfg.n_neurons,
-        "synapses": len(image.synapses), "synapse_capacity": cfg.n_synapses,
-        "inputs": len(image.inputs), "outputs": len(image.outputs),
-        "max_fan_in_abs_weight": max(image.fan_in, default=0), "accumulator_max": acc_max,
-        "config_writes": len(image.writes()),
-        "crc32": f"{image.checksum():08x}",
-    }
-
-
-def cmd_image(args: argparse.Namespace) -> int:
-    """Handler of ``spikeforge image``."""
-    from spikeforge.hdl.image import CoreImage, ImageError, lower
-
-    from .cli import load_any
-    from .cli_hw import resolve_config
-    from .ir import read_json_file
-
-    cfg = resolve_config(args.config)
+def _cmd_image(args: argparse.Namespace) -> int:
+    cfg = target(args).config
     if args.check:
         doc = read_json_file(args.check, ValueError, "core image")
         try:
@@ -90,9 +70,7 @@ def cmd_image(args: argparse.Namespace) -> int:
         verdict = f"{args.network} fits core '{cfg.name}'"
         if args.output:
             out = Path(args.output)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(image.to_json() + "\n", encoding="utf-8")
-            tmp.replace(out)
+            write_atomic(out, image.to_json() + "\n")
             verdict += f"; image written to {out}"
     if args.json:
         sys.stdout.write(json.dumps(rep) + "\n")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from spikeforge.sim.arena import (
+from spikeforge.toolchain.robot.arena import (
     Arena,
     ArenaError,
     arena_names,
@@ -16,7 +16,7 @@ from spikeforge.sim.arena import (
     random_arena,
     save_arena,
 )
-from spikeforge.sim.world import SENSOR_NAMES, Robot, World, cast_rays, run_episode
+from spikeforge.toolchain.robot.world import SENSOR_NAMES, Robot, World, cast_rays, run_episode
 
 EMPTY = Arena(width=4.0, height=4.0, start=(1.0, 1.0, 0.0), name="empty")
 
@@ -233,7 +233,7 @@ def test_missing_arena_lists_the_shipped_ones() -> None:
 
 # ----------------------------------------------------------------------------- plots
 def test_trajectory_png_and_gif(tmp_path) -> None:
-    from spikeforge.sim.robot_plot import save_animation, save_trajectory
+    from spikeforge.toolchain.robot.plot import save_animation, save_trajectory
 
     arena = Arena(width=2.0, height=2.0, start=(1.75, 1.0, 0.0), circles=[[0.5, 0.5, 0.2]])
     ep = run_episode(_Wiggle(), arena, steps=40, seed=0)

@@ -27,7 +27,7 @@ Kinematics and collisions
 
 Metrics
     ``coverage`` (fraction of the arena's free grid cells the robot's centre visited, see
-    :mod:`spikeforge.sim.arena`), ``collisions``, ``contact_steps``, ``distance`` (metres).
+    :mod:`spikeforge.toolchain.robot.arena`), ``collisions``, ``contact_steps``, ``distance`` (metres).
 
 One :class:`World` steps many robots at once (each in its own arena, vectorised over robots,
 rays and obstacles in numpy), so a population of controllers is evaluated in one pass; a

@@ -21,7 +21,7 @@ Arena files (JSON, format ``spikeforge.arena`` version 1)
       "walls": [[2.0, 0.0, 2.0, 1.5]]       // optional
     }
 
-The examples shipped in ``sim/arenas/`` load by name (:func:`load_arena` ``("two-rooms")``);
+The examples shipped in ``toolchain/robot/arenas/`` load by name (:func:`load_arena` ``("two-rooms")``);
 :func:`random_arena` draws one from a seed.
 
 Coverage grid
@@ -282,7 +282,7 @@ def nearest_obstacle(points: np.ndarray, segments: np.ndarray,
 
 
 def arena_names() -> list[str]:
-    """Names of the example arenas shipped in ``sim/arenas/``."""
+    """Names of the example arenas shipped in ``toolchain/robot/arenas/``."""
     return sorted(p.stem for p in ARENA_DIR.glob("*.json"))
 
 

@@ -4,11 +4,11 @@
 ``n_outputs``, ``codec()``, ``evaluate(networks, seed)``, ``info(network)``, and
 ``new_network()`` for a seed network with named ports): every network of a
 population drives its own robot, through several arenas, all at once — one
-:class:`~spikeforge.sim.world.World` of ``networks × arenas`` robots and one population
+:class:`~spikeforge.toolchain.robot.world.World` of ``networks × arenas`` robots and one population
 :class:`~spikeforge.toolchain.reference.ReferenceSimulator` run side by side, one control step
 at a time. A robot here follows exactly the trajectory a
-:class:`~spikeforge.sim.robot.SpikingController` on a
-:class:`~spikeforge.sim.robot.ReferenceBackend` drives alone (tested).
+:class:`~spikeforge.toolchain.robot.controllers.SpikingController` on a
+:class:`~spikeforge.toolchain.backends.ReferenceBackend` drives alone (tested).
 
 Fitness (higher is better), per arena, averaged over the arenas::
 
@@ -16,7 +16,7 @@ Fitness (higher is better), per arena, averaged over the arenas::
 
 ``coverage`` is the fraction of the arena's free cells visited (0..1), ``collisions`` the
 number of times the robot ran into something and ``contact_steps`` the steps it spent pushing
-against it (see :mod:`spikeforge.sim.world`).
+against it (see :mod:`spikeforge.toolchain.robot.world`).
 
 The defaults (``collision_penalty = 0.02``, ``contact_penalty = 1.0``, 500 control steps)
 make a robot that ends up pushing against a wall for half the episode score well below one
@@ -44,7 +44,7 @@ from spikeforge.toolchain.ir import Network, NetworkError
 from spikeforge.toolchain.reference import DEFAULT_POTENTIAL_BITS, ReferenceSimulator
 
 from .arena import Arena, random_arena
-from .robot import DEFAULT_STEPS_PER_CONTROL, new_robot_network, robot_io
+from .controllers import DEFAULT_STEPS_PER_CONTROL, new_robot_network, robot_io
 from .world import MOTOR_NAMES, N_MOTORS, N_SENSORS, SENSOR_NAMES, Robot, World
 
 __all__ = ["TEST_ARENA_KEY", "RobotTask", "random_robot_network", "run_population", "test_arenas"]
@@ -70,7 +70,7 @@ def run_population(networks: Sequence[Network], arenas: Sequence[Arena], steps: 
 
     Robot ``p · len(arenas) + a`` is network ``p`` in arena ``a`` with random-input seed
     ``seeds[a]`` (default ``a``). Every network needs the robot's I/O in
-    ``metadata["io"]`` (:func:`~spikeforge.sim.robot.robot_io`), all with the same window.
+    ``metadata["io"]`` (:func:`~spikeforge.toolchain.robot.controllers.robot_io`), all with the same window.
 
     Returns
     -------
@@ -190,7 +190,7 @@ class RobotTask:
     # ------------------------------------------------------------------ I/O
     def codec(self) -> tuple[Encoder, Decoder]:
         """The sensor encoder and motor decoder every network of this task carries
-        (:func:`~spikeforge.sim.robot.robot_io`; a trainer records them with ``attach_io``)."""
+        (:func:`~spikeforge.toolchain.robot.controllers.robot_io`; a trainer records them with ``attach_io``)."""
         return robot_io(self.steps_per_control)
 
     @property
@@ -204,7 +204,7 @@ class RobotTask:
     def new_network(self, **neuron_params: Any) -> Network:
         """A network with only the task's named ports and ``metadata["io"]`` (the trainer's seed).
 
-        Keyword arguments go to :func:`~spikeforge.sim.robot.new_robot_network`
+        Keyword arguments go to :func:`~spikeforge.toolchain.robot.controllers.new_robot_network`
         (``input_threshold``, ``output_threshold``).
         """
         return new_robot_network(self.steps_per_control, **neuron_params)

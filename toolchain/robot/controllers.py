@@ -1,6 +1,6 @@
-"""Robot controllers: two plain-Python baselines and a spiking controller on a pluggable backend.
+"""Robot controllers: two plain-Python baselines, the robot's networks, and a spiking controller.
 
-Controllers follow :class:`spikeforge.sim.world.Controller`: ``reset(seed)``, then
+Controllers follow :class:`spikeforge.toolchain.robot.world.Controller`: ``reset(seed)``, then
 ``act(sensors) -> motors`` once per control step.
 
 Baselines
@@ -9,44 +9,39 @@ Baselines
     obstacle avoider: each wheel slows down for obstacles on the opposite side, an obstacle
     dead ahead spins it to the right, and a bump backs it off and turns it away for a few steps.
 
-Spiking controller and backends
+Networks
+    :func:`robot_io` (the sensor encoder and motor decoder), :func:`new_robot_network` (the
+    ports and codes only: a trainer's seed), :func:`spiking_braitenberg` (hand-built) and
+    :func:`evolved_network` (the shipped evolved controller, ``robots/evolved.json``).
+
+Spiking controller
     :class:`SpikingController` encodes the sensor vector into input spikes with the encoder
     recorded in the network (``network.metadata["io"]``, :mod:`spikeforge.toolchain.codec`),
-    runs ``steps_per_control`` timesteps on a :class:`Backend`, and decodes the output spikes
-    into the motor vector with the recorded decoder. A backend is anything with
-
-    * ``reset()`` — forget all state (potentials, pending events, time back to 0);
-    * ``step(events, steps) -> spikes`` — apply input events ``(input_index, time_offset,
-      value)`` (offsets relative to the current time, ``0 <= offset < steps``), advance
-      ``steps`` timesteps and return the output spikes of those steps as
-      ``(output_index, time_offset)`` pairs, sorted by time then index.
-
-    State carries over from one ``step`` to the next (spikes in flight, potentials), exactly
-    as on a board that keeps running. :class:`ReferenceBackend` is the bit-exact reference
-    model; board backends (emulated, Verilator, serial port) implement the same two methods.
+    runs ``steps_per_control`` timesteps on a :class:`~spikeforge.toolchain.backends.Backend`
+    (the reference model, an emulated, virtual or real board), and decodes the output spikes
+    into the motor vector with the recorded decoder.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from importlib import resources
 
 import numpy as np
 
+from spikeforge.toolchain.backends import Backend, OutputSpike, ReferenceBackend
 from spikeforge.toolchain.codec import CountDecoder, RateEncoder, attach_io, io_of
-from spikeforge.toolchain.ir import Network, NetworkError
-from spikeforge.toolchain.reference import DEFAULT_POTENTIAL_BITS, InputEvent, ReferenceSimulator
+from spikeforge.toolchain.ir import Network, NetworkError, load_network
+from spikeforge.toolchain.reference import InputEvent
 
 from .world import MOTOR_NAMES, N_MOTORS, N_SENSORS, SENSOR_NAMES
 
 __all__ = [
     "DEFAULT_STEPS_PER_CONTROL",
-    "Backend",
     "Braitenberg",
     "RandomWalk",
-    "ReferenceBackend",
     "SpikingController",
+    "evolved_network",
     "new_robot_network",
     "robot_io",
     "spiking_braitenberg",
@@ -54,10 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OutputSpike = tuple[int, int]
-"""``(output_index, time_offset)``."""
-
 DEFAULT_STEPS_PER_CONTROL = 8
+SHIPPED = "robots/evolved.json"
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -138,62 +131,6 @@ def _wheels(left: float, right: float) -> np.ndarray:
     return np.array([max(left, 0.0), max(-left, 0.0), max(right, 0.0), max(-right, 0.0)])
 
 
-# ----------------------------------------------------------------------------- backends
-class Backend(Protocol):
-    """Where a spiking controller's network runs (see the module docstring)."""
-
-    def reset(self) -> None: ...
-
-    def step(self, events: Sequence[InputEvent], steps: int) -> list[OutputSpike]: ...
-
-
-class ReferenceBackend:
-    """The bit-exact reference model as a backend (one stateful :class:`ReferenceSimulator`).
-
-    Parameters
-    ----------
-    network
-        An integer network.
-    potential_bits
-        Width of the saturating potential (the core's; 16 on every preset).
-    """
-
-    name = "reference"
-
-    def __init__(self, network: Network, potential_bits: int = DEFAULT_POTENTIAL_BITS) -> None:
-        if not network.is_integer():
-            raise NetworkError("the reference backend runs integer networks; quantize this one first")
-        self.network = network
-        self.potential_bits = potential_bits
-        pos = network.index_of()
-        self._out_of = np.full(len(network.neurons), -1, dtype=np.int64)
-        for k, p in enumerate(network.outputs):
-            self._out_of[pos[p.neuron]] = k
-        self.reset()
-
-    def reset(self) -> None:
-        """A fresh simulator: time 0, every potential 0, nothing in flight."""
-        self._sim = ReferenceSimulator([self.network], self.potential_bits)
-
-    @property
-    def time(self) -> int:
-        """Timesteps run since the last reset."""
-        return self._sim.t
-
-    def step(self, events: Sequence[InputEvent], steps: int) -> list[OutputSpike]:
-        """Apply ``events`` (time offsets from now), run ``steps`` steps, return output spikes."""
-        t0 = self._sim.t
-        for k, (_, dt, _) in enumerate(events):
-            if not 0 <= dt < steps:
-                raise ValueError(f"event #{k}: time_offset = {dt} is out of range; allowed: 0..{steps - 1}")
-        self._sim.add_inputs(0, [(i, t0 + dt, v) for i, dt, v in events])
-        self._sim.run(steps)
-        t, _, local = self._sim.spike_arrays(since=t0)
-        k = self._out_of[local]
-        keep = k >= 0
-        return sorted(zip(k[keep].tolist(), (t[keep] - t0).tolist(), strict=True), key=lambda s: (s[1], s[0]))
-
-
 # ----------------------------------------------------------------------------- spiking
 def robot_io(steps_per_control: int = DEFAULT_STEPS_PER_CONTROL) -> tuple[RateEncoder, CountDecoder]:
     """The robot's sensor encoding and motor decoding.
@@ -211,12 +148,12 @@ def new_robot_network(steps_per_control: int = DEFAULT_STEPS_PER_CONTROL, *,
                       input_threshold: int = 1, output_threshold: int = 1) -> Network:
     """A network with the robot's ports and codes and nothing else: the trainer's seed.
 
-    Neurons 0–8 are the inputs (named as :data:`~spikeforge.sim.world.SENSOR_NAMES`, full
+    Neurons 0–8 are the inputs (named as :data:`~spikeforge.toolchain.robot.world.SENSOR_NAMES`, full
     leak, so each fires on its own input spikes), 9–12 the outputs (named as
-    :data:`~spikeforge.sim.world.MOTOR_NAMES`, full leak); ``metadata["io"]`` holds
+    :data:`~spikeforge.toolchain.robot.world.MOTOR_NAMES`, full leak); ``metadata["io"]`` holds
     :func:`robot_io`.
     """
-    net = Network(metadata={"provenance": {"source": "spikeforge.sim.robot.new_robot_network"}})
+    net = Network(metadata={"provenance": {"source": "spikeforge.toolchain.robot.controllers.new_robot_network"}})
     for k, name in enumerate(SENSOR_NAMES):
         net.add_neuron(k, threshold=input_threshold, leak="full", name=name)
         net.add_input(k, name)
@@ -241,7 +178,7 @@ def spiking_braitenberg(steps_per_control: int = DEFAULT_STEPS_PER_CONTROL) -> N
     net = new_robot_network(steps_per_control)
     s = {name: k for k, name in enumerate(SENSOR_NAMES)}
     m = {name: N_SENSORS + k for k, name in enumerate(MOTOR_NAMES)}
-    net.metadata["provenance"] = {"source": "spikeforge.sim.robot.spiking_braitenberg"}
+    net.metadata["provenance"] = {"source": "spikeforge.toolchain.robot.controllers.spiking_braitenberg"}
     syn = [
         ("bias", "left_forward", 1), ("bias", "right_forward", 1),
         ("lidar_r30", "left_forward", -1), ("lidar_r60", "left_forward", -1),
@@ -255,6 +192,14 @@ def spiking_braitenberg(steps_per_control: int = DEFAULT_STEPS_PER_CONTROL) -> N
     for pre, post, w in syn:
         net.add_synapse(s[pre], m[post], w, 1)
     return net
+
+
+def evolved_network() -> Network:
+    """The shipped evolved controller (package data ``robots/evolved.json``; its recipe:
+    :mod:`spikeforge.toolchain.robot.train`)."""
+    ref = resources.files(__package__).joinpath(SHIPPED)
+    with resources.as_file(ref) as path:
+        return load_network(path)
 
 
 class SpikingController:

@@ -1,15 +1,16 @@
 """The recipe of the shipped evolved robot controller (issue 8), and how to reproduce it.
 
 :func:`train_robot` runs the evolutionary trainer (:func:`spikeforge.toolchain.train.evolve.evolve`)
-on :class:`spikeforge.sim.robot_task.RobotTask` with the settings below, for the ``up5k``
+on :class:`spikeforge.toolchain.robot.task.RobotTask` with the settings below, for the ``up5k``
 core (iCEBreaker), starting either from random networks (``init=()``) or from given
 controllers (the default: the hand-built spiking Braitenberg network, a sensible reflex that
 evolution then improves). The result carries its provenance: task, settings, seed,
 generations, fitness, the unseen-arena benchmark and the command that reproduces it::
 
-    python -m spikeforge.toolchain.robot_train -o evolved.json --generations 300 --seed 1
+    python -m spikeforge.toolchain.robot.train -o evolved.json --generations 300 --seed 1
 
-The shipped network is ``spikeforge/sim/robots/evolved.json`` (:func:`evolved_network`).
+The shipped network is ``spikeforge/toolchain/robot/robots/evolved.json``
+(:func:`~spikeforge.toolchain.robot.controllers.evolved_network`).
 """
 
 from __future__ import annotations
@@ -19,42 +20,34 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .ir import Network, load_network, save_network
+from spikeforge.hdl.config import preset
 
-__all__ = ["ROBOT_EVOLVE_SETTINGS", "ROBOT_TASK_SETTINGS", "evolved_network", "robot_task", "train_robot"]
+from ..ir import Network, load_network, save_network
+from ..train.evolve import EvolveConfig, EvolveResult, evolve
+from ..train.parallel import make_evaluator
+from .controllers import evolved_network, spiking_braitenberg
+from .task import RobotTask
+
+__all__ = ["ROBOT_EVOLVE_SETTINGS", "ROBOT_TASK_SETTINGS", "robot_task", "train_robot"]
 
 log = logging.getLogger(__name__)
 
-#: :class:`~spikeforge.sim.robot_task.RobotTask` options of the recipe: 4 random arenas per
+#: :class:`~spikeforge.toolchain.robot.task.RobotTask` options of the recipe: 4 random arenas per
 #: generation (new ones each generation), episodes as long as the benchmark's.
 ROBOT_TASK_SETTINGS: dict[str, Any] = {"n_arenas": 4, "steps": 600, "collision_penalty": 0.03}
 #: :class:`~spikeforge.toolchain.train.evolve.EvolveConfig` fields of the recipe.
 ROBOT_EVOLVE_SETTINGS: dict[str, Any] = {"population": 60, "elites": 2, "mutations": 2.0, "start_hidden": 2}
 
-SHIPPED = "robots/evolved.json"
 
-
-def robot_task(**overrides: Any) -> Any:
-    """The recipe's :class:`~spikeforge.sim.robot_task.RobotTask` (``overrides`` win)."""
-    from spikeforge.sim.robot_task import RobotTask
-
+def robot_task(**overrides: Any) -> RobotTask:
+    """The recipe's :class:`~spikeforge.toolchain.robot.task.RobotTask` (``overrides`` win)."""
     return RobotTask(**{**ROBOT_TASK_SETTINGS, **overrides})
 
 
-def evolved_network() -> Network:
-    """The shipped evolved controller (package data ``spikeforge/sim/robots/evolved.json``)."""
-    ref = resources.files("spikeforge.sim").joinpath(SHIPPED)
-    with resources.as_file(ref) as path:
-        return load_network(path)
-
-
 def _init_networks(init: Sequence[str | Network]) -> list[Network]:
-    from spikeforge.sim.robot import spiking_braitenberg
-
     nets = []
     for item in init:
         if isinstance(item, Network):
@@ -71,7 +64,7 @@ def _init_networks(init: Sequence[str | Network]) -> list[Network]:
 def train_robot(generations: int, seed: int = 1, *, init: Sequence[str | Network] = ("spiking-braitenberg",),
                 population: int | None = None, workers: int | None = 1, run_dir: str | Path | None = None,
                 time_limit: float | None = None, progress: bool = True, task_options: dict[str, Any] | None = None,
-                command: str | None = None) -> Any:
+                command: str | None = None) -> EvolveResult:
     """Evolve a robot controller for the ``up5k`` core with the recipe's settings.
 
     Parameters
@@ -103,11 +96,6 @@ def train_robot(generations: int, seed: int = 1, *, init: Sequence[str | Network
     EvolveResult
         ``best.metadata["provenance"]`` also holds ``recipe`` (settings, init, command).
     """
-    from spikeforge.hdl.config import preset
-
-    from .train.evolve import EvolveConfig, evolve
-    from .train.parallel import make_evaluator
-
     task = robot_task(**(task_options or {}))
     settings = {**ROBOT_EVOLVE_SETTINGS, **({"population": population} if population else {})}
     config = EvolveConfig(**settings)
@@ -119,7 +107,7 @@ def train_robot(generations: int, seed: int = 1, *, init: Sequence[str | Network
                      run_dir=run_dir, progress=progress, task_spec="robot", time_limit=time_limit,
                      initial=nets or None)
     if command is None:
-        command = (f"python -m spikeforge.toolchain.robot_train -o evolved.json --generations {generations} "
+        command = (f"python -m spikeforge.toolchain.robot.train -o evolved.json --generations {generations} "
                    f"--seed {seed}" + "".join(f" --init {x}" for x in labels))
     res.best.metadata["provenance"]["recipe"] = {
         "task_settings": {**ROBOT_TASK_SETTINGS, **(task_options or {})}, "init": labels,
@@ -129,8 +117,8 @@ def train_robot(generations: int, seed: int = 1, *, init: Sequence[str | Network
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m spikeforge.toolchain.robot_train``: train and write a controller."""
-    p = argparse.ArgumentParser(prog="python -m spikeforge.toolchain.robot_train", description=__doc__,
+    """``python -m spikeforge.toolchain.robot.train``: train and write a controller."""
+    p = argparse.ArgumentParser(prog="python -m spikeforge.toolchain.robot.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", required=True, metavar="NETWORK")
     p.add_argument("--generations", type=int, default=300)
@@ -144,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     init = [] if a.init == ["none"] else (a.init or ["spiking-braitenberg"])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cmd = "python -m spikeforge.toolchain.robot_train " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python -m spikeforge.toolchain.robot.train " + " ".join(sys.argv[1:] if argv is None else argv)
     res = train_robot(a.generations, a.seed, init=init, population=a.population, workers=a.workers,
                       run_dir=a.run_dir, time_limit=a.time_limit, command=cmd)
     save_network(res.best, a.output)

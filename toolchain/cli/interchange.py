@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_interchange_parsers"]
+from spikeforge.toolchain.compiler import quantize_network
+from spikeforge.toolchain.ir import save_network
+from spikeforge.toolchain.nirio import read_nir, write_nir
+from spikeforge.toolchain.tennlab import write_tennlab
+
+from .common import add_target_option, load_any, target
+
+__all__ = ["register"]
 
 _IMPORT_EPILOG = """\
 examples:
   spikeforge import nir snntorch_model.nir -o net.json --dt 1e-3
   spikeforge import nir model.nir -o net.json --reset subtract   # snnTorch's default reset
-  spikeforge import nir model.nir -o net.json --config up5k       # float weights -> integers
+  spikeforge import nir model.nir -o net.json --target up5k       # float weights -> integers
   spikeforge import tennlab risp_net.json -o net.json"""
 
 _EXPORT_EPILOG = """\
@@ -24,7 +31,7 @@ examples:
   spikeforge export tennlab net.json -o risp_net.json"""
 
 
-def add_interchange_parsers(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``import`` and ``export`` commands."""
     ip = sub.add_parser(
         "import", help="import a NIR (HDF5) or TENNLab RISP network as spikeforge JSON",
@@ -42,9 +49,8 @@ def add_interchange_parsers(sub: argparse._SubParsersAction) -> None:
                          "recorded by spikeforge, else zero)")
     ip.add_argument("--li-threshold", type=float, default=1.0,
                     help="NIR: threshold given to LI and I nodes (default: 1.0)")
-    ip.add_argument("--config", metavar="PRESET",
-                    help="quantize a float import for this core preset with the compiler's "
-                         "quantize_network (one scale per layer); input scales are printed")
+    add_target_option(ip, None, "quantize a float import for this core with the compiler's quantize_network "
+                                "(one scale per layer); input scales are printed")
     ip.set_defaults(func=_cmd_import)
 
     ep = sub.add_parser(
@@ -62,43 +68,28 @@ def add_interchange_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .cli import load_any
-    from .ir import save_network
-
     if args.format == "nir":
-        from .nirio import read_nir
-
         net = read_nir(args.file, args.dt, reset=args.reset, li_threshold=args.li_threshold)
     else:
         net = load_any(args.file, "tennlab")
     note = ""
-    if args.config and not net.is_integer():
-        from spikeforge.hdl.config import preset
-
-        from .compiler import quantize_network
-
-        net, rep = quantize_network(net, preset(args.config), granularity="layer")
+    if args.target and not net.is_integer():
+        net, rep = quantize_network(net, target(args).config, granularity="layer")
         scales = sorted({round(x, 6) for x in rep.input_scales})
-        note = (f"quantized for {args.config}: multiply input values by "
+        note = (f"quantized for {args.target}: multiply input values by "
                 f"{scales[0] if len(scales) == 1 else rep.input_scales}\n")
     save_network(net, args.output)
-    kind = "integer" if net.is_integer() else "float (quantize it before simulating: --config PRESET)"
+    kind = "integer" if net.is_integer() else "float (quantize it before simulating: --target PRESET)"
     sys.stdout.write(f"wrote {args.output}: {len(net.neurons)} neurons, {len(net.synapses)} synapses, "
                      f"{len(net.inputs)} inputs, {len(net.outputs)} outputs, {kind}\n{note}")
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .cli import load_any
-
     net = load_any(args.network)
     if args.format == "nir":
-        from .nirio import write_nir
-
         write_nir(net, args.output, dt=args.dt)
     else:
-        from .tennlab import write_tennlab
-
         write_tennlab(net, args.output)
     sys.stdout.write(f"wrote {args.output}: {len(net.neurons)} neurons, {len(net.synapses)} synapses "
                      f"({args.format})\n")

@@ -3,7 +3,7 @@
 :func:`run_demo` is the README's ``make demo`` (issue 8), stage by stage, each with its
 progress and wall time (a stage that fails says which and why, and the demo exits non-zero):
 
-1. **train** — refine the shipped evolved controller (``spikeforge/sim/robots/evolved.json``)
+1. **train** — refine the shipped evolved controller (``spikeforge/toolchain/robot/robots/evolved.json``)
    for a few seeded generations on the robot task (or evolve one from random networks with
    ``from_scratch``), then keep whichever of the refined and the shipped one covers more of 4
    validation arenas (never the benchmark's);
@@ -44,21 +44,40 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import numpy as np
 
-from .ir import Network, save_network
-from .reference import InputEvent, simulate
+from spikeforge.firmware.boards import board
+from spikeforge.firmware.build import BuildResult
+from spikeforge.firmware.top import build_board
+from spikeforge.sim.vboard import build_virtual_board
+
+from ..backends import DeviceBackend, open_backend
+from ..compiler import CompileResult, compile_network
+from ..compiler.passes import records_table
+from ..ir import Network, save_network
+from ..plot import save_raster
+from ..reference import InputEvent, simulate
+from .arena import load_arena, random_arena
+from .controllers import SpikingController, evolved_network
+from .loop import Recorder
+from .plot import save_trajectory
+from .task import run_population
+from .train import train_robot
+from .world import Episode, run_episode
 
 __all__ = ["braitenberg", "obstacle_course", "run_demo"]
+
+#: The board the demo builds for and whose core it compiles to (the board table's entry).
+DEMO_BOARD = board("icebreaker")
 
 PHASES = (("obstacle left", 0, 40), ("clear", 40, 60), ("obstacle right", 60, 100), ("dead ahead", 100, 130))
 
 
 def braitenberg() -> Network:
     """The demo's reflex controller (5 neurons, 8 synapses)."""
-    net = Network(metadata={"provenance": {"source": "spikeforge.toolchain.demo.braitenberg"}})
+    net = Network(metadata={"provenance": {"source": "spikeforge.toolchain.robot.demo.braitenberg"}})
     net.add_neuron(0, threshold=1, name="left")
     net.add_neuron(1, threshold=1, name="right")
     for nid, name in ((2, "motor_left"), (3, "motor_right")):
@@ -136,34 +155,9 @@ class _Stages:
         return result
 
 
-class _Recorder:
-    """A controller wrapper that records the motor vector and the wall time of every step."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.motors: list[list[float]] = []
-        self.seconds: list[float] = []
-
-    def reset(self, seed: int) -> None:
-        self.inner.reset(seed)
-        self.motors, self.seconds = [], []
-
-    def act(self, sensors: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
-        m = self.inner.act(sensors)
-        self.seconds.append(time.perf_counter() - t0)
-        self.motors.append(m.tolist())
-        return m
-
-
 def _train(generations: int, seed: int, from_scratch: bool, quick: bool, out_dir: Path,
            say: Callable[[str], None]) -> tuple[Network, dict[str, Any]]:
     """The train stage: refine (or evolve) and keep the better of refined and shipped."""
-    from spikeforge.sim.arena import random_arena
-    from spikeforge.sim.robot_task import run_population
-
-    from .robot_train import evolved_network, train_robot
-
     shipped = evolved_network()
     opts: dict[str, Any] = {"n_arenas": 1, "steps": 60} if quick else {}
     res = train_robot(generations, seed, init=() if from_scratch else (shipped,),
@@ -192,13 +186,8 @@ def _train(generations: int, seed: int, from_scratch: bool, quick: bool, out_dir
     return cands[pick], info
 
 
-def _compile(net: Network, say: Callable[[str], None]) -> Any:
-    from spikeforge.hdl.config import preset
-
-    from .compiler import compile_network
-    from .compiler.passes import records_table
-
-    res = compile_network(net, preset("up5k"), verify_steps=50)
+def _compile(net: Network, say: Callable[[str], None]) -> CompileResult:
+    res = compile_network(net, DEMO_BOARD.config, verify_steps=50)
     for line in records_table(res.records).splitlines():
         say("      " + line)
     c = res.report["compiled"]
@@ -208,21 +197,6 @@ def _compile(net: Network, say: Callable[[str], None]) -> Any:
     return res
 
 
-def _bitstream() -> Any:
-    from spikeforge.firmware.top import build_board
-    from spikeforge.hdl.config import preset
-
-    from .cli_hw import default_build_dir
-
-    return build_board("icebreaker", preset("up5k"), build_dir=default_build_dir() / "bitstreams")
-
-
-def _vboard_build() -> Any:
-    from spikeforge.sim.vboard import build_virtual_board
-
-    from .cli_hw import default_build_dir
-
-    return build_virtual_board("up5k", build_dir=default_build_dir())
 
 
 def _wait(job: Future, what: str, say: Callable[[str], None], every: float = 30.0) -> Any:
@@ -235,7 +209,8 @@ def _wait(job: Future, what: str, say: Callable[[str], None], every: float = 30.
             say(f"      ... {what} still running ({time.perf_counter() - t0:.0f} s)")
 
 
-def _first_divergence(a: _Recorder, b: _Recorder, ca: Any, cb: Any, ep_a: Any, ep_b: Any) -> int | None:
+def _first_divergence(a: Recorder, b: Recorder, ca: SpikingController, cb: SpikingController, ep_a: Episode,
+                      ep_b: Episode) -> int | None:
     """First control step where the two runs differ (motors, spikes or pose), or None."""
     w = ca.steps
     for k, (ma, mb) in enumerate(zip(a.motors, b.motors, strict=True)):
@@ -254,7 +229,7 @@ def _first_divergence(a: _Recorder, b: _Recorder, ca: Any, cb: Any, ep_a: Any, e
 
 def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, generations: int = 3,
              from_scratch: bool = False, steps: int = 600, seed: int = 0, quick: bool = False,
-             arena: str = DEMO_ARENA, out: TextIO | None = None) -> int:
+             arena: str = DEMO_ARENA, build_dir: str | Path = "build", out: TextIO | None = None) -> int:
     """Run the robot demo (module docstring), writing its files under ``out_dir``.
 
     Parameters
@@ -277,6 +252,8 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
         Tiny training and validation (for tests).
     arena
         Arena of the drive: a shipped name or a JSON file.
+    build_dir
+        Where the bitstream and the virtual board are built and cached.
     out
         Where the stage lines and the summary go (default: standard output).
 
@@ -285,9 +262,8 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
     int
         0 when every stage passed and the board's trajectory equals the reference's.
     """
-    from spikeforge.sim.arena import load_arena
-
     out_dir = Path(out_dir)
+    build_dir = Path(build_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if generations < 1 or steps < 1:
         raise ValueError(f"generations = {generations}, steps = {steps}; each must be an integer >= 1")
@@ -297,8 +273,9 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
     board_name = "Verilator virtual board" if verilator else "emulated board"
     st.say(f"spikeforge demo: an evolved robot controller on the iCEBreaker's 'up5k' core, through the {board_name}")
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-build")
-    bit_job: Future | None = pool.submit(_bitstream) if bitstream else None
-    vb_job: Future | None = pool.submit(_vboard_build) if verilator else None
+    bit_job: Future[BuildResult] | None = (pool.submit(build_board, DEMO_BOARD.name, DEMO_BOARD.config,
+                                                       build_dir=build_dir / "bitstreams") if bitstream else None)
+    vb_job: Future | None = pool.submit(build_virtual_board, DEMO_BOARD.config, build_dir=build_dir) if verilator else None
     if bit_job or vb_job:
         st.say("      (building " + " and ".join(x for x, j in (("the bitstream", bit_job), ("the virtual board", vb_job))
                                              if j) + " in the background: minutes the first time, cached after)")
@@ -337,16 +314,11 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
                                     "timing_met": bool(br.timing_met),
                                     "cached": br.cached}
 
-        def open_board() -> Any:
-            from spikeforge.sim.robot_boards import emulated_backend, vboard_backend
-
-            from .cli_hw import default_build_dir
-
+        def open_board() -> DeviceBackend:
             if vb_job is not None:
                 _wait(vb_job, "virtual board build (Verilator)", st.say)
-                be = vboard_backend(net, "up5k", build_dir=default_build_dir(), progress=True)
-            else:
-                be = emulated_backend(net, "up5k", progress=True)
+            be = cast(DeviceBackend, open_backend("vboard" if verilator else "emulated", net, config=DEMO_BOARD.config,
+                                                  build_dir=build_dir, progress=True))
             info = be.device.info
             st.say(f"      IDENTIFY: core {info.config.name!r} ({info.config.n_neurons} neurons), protocol "
                    f"v{info.version}, {info.baud} baud; {be.device.url}")
@@ -355,11 +327,8 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
             return be
 
         backend = st.run("board", f"start the {board_name} and load the image over the serial protocol", open_board)
-        from spikeforge.sim.robot import SpikingController
-        from spikeforge.sim.world import run_episode
-
         board_ctrl = SpikingController(net, backend, record=True)
-        board_rec = _Recorder(board_ctrl)
+        board_rec = Recorder(board_ctrl)
         vb = getattr(backend, "virtual_board", None)
         sim0 = vb.stats()["cycles"] if vb is not None else None
 
@@ -370,9 +339,9 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
             return ep
 
         ep_board = st.run("drive", f"drive the robot in '{the_arena.name}' for {steps} control steps on the board", drive)
-        lat = np.array(board_rec.seconds) * 1e3
-        summary["latency_ms_mean"] = round(float(lat.mean()), 3)
-        summary["latency_ms_p95"] = round(float(np.percentile(lat, 95)), 3)
+        mean, p95 = board_rec.latency_ms()
+        summary["latency_ms_mean"] = round(mean, 3)
+        summary["latency_ms_p95"] = round(p95, 3)
         summary["frames_per_control_step"] = round(backend.frames / steps, 2)
         if vb is not None:
             sim_s = (vb.stats()["cycles"] - sim0) / vb.clock_hz
@@ -380,7 +349,7 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
 
         def reference() -> Any:
             ref_ctrl = SpikingController(net, record=True)
-            rec = _Recorder(ref_ctrl)
+            rec = Recorder(ref_ctrl)
             ep = run_episode(rec, the_arena, steps=steps, seed=seed)
             div = _first_divergence(board_rec, rec, board_ctrl, ref_ctrl, ep_board, ep)
             st.say(f"      reference: coverage {ep.coverage:.1%}, {ep.collisions} collisions; board == reference "
@@ -391,10 +360,6 @@ def run_demo(out_dir: Path, *, bitstream: bool = True, verilator: bool = True, g
         ok &= div is None
 
         def plots() -> dict[str, str]:
-            from spikeforge.sim.robot_plot import save_trajectory
-
-            from .plot import save_raster
-
             traj = out_dir / "trajectory.png"
             save_trajectory(ep_board, traj, f"evolved controller on the {board_name}")
             w = min(RASTER_STEPS, steps) * board_ctrl.steps
