@@ -245,3 +245,16 @@ def test_japanese_vowels_subset_on_the_verilator_rtl(small_classifier) -> None:
     cases = [Case(f"series-{k}", compiled.network, enc.encode(row), enc.steps) for k, row in enumerate(xte[:8])]
     report = verify_cases(cases, UP5K, build_dir=BUILD, timeout=3000)
     assert report.ok, report.summary()
+
+
+def test_cli_train_reservoir_writes_a_network(tmp_path, capsys) -> None:
+    import json
+
+    from spikeforge.toolchain.cli import main
+    from spikeforge.toolchain.ir import load_network
+
+    out = tmp_path / "lsm.json"
+    assert main(["train", "reservoir", "--task", f"{__name__}:plugin_task", "--target", "up5k", "-o", str(out)]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    net = load_network(out)
+    assert line["task"] == "plug" and io_of(net)[1].kind == "first_spike" and len(net.outputs) == 10

@@ -39,6 +39,7 @@ a case's options.
   evolve   evolutionary trainer: evaluations/s, time to the task bars.
   convert  ANN-to-SNN conversion: ANN vs integer-SNN accuracy on up5k.
   robot    coverage and collisions of robot controllers on 10 unseen arenas.
+  reservoir liquid state machines: host / on-core readout figures, reservoirpy ESN, raw floor.
 
 For scale: TENNLab's C++ RISP simulator does about 5 million synaptic events/s on one core;
 the uCaspian core (iCE40UP5K) does 256 neurons / 4,096 synapses at 30-32 MHz, ~1 op/clock."""
@@ -182,10 +183,22 @@ def _robot(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
 
 
+def _reservoir(bsub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from spikeforge.toolchain.train.reservoir import bench  # the trainer and scikit-learn
+
+        return emit(bench(tuple(args.tasks), target(args).config))
+
+    p = _case(bsub, "reservoir", "liquid state machines: host and on-core readouts, ESN and raw floor", run)
+    p.add_argument("--tasks", nargs="+", default=["japanese-vowels", "mackey-glass", "digits-sequence"],
+                   help="tasks (default: all three built-in)")
+    add_target_option(p, "up5k", "the core")
+
+
 #: ``spikeforge bench CASE``: name → function that adds the case's parser.
 BENCH_CASES: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "sim": _sim, "core": _core, "compile": _compile, "link": _link, "board": _board,
-    "evolve": _evolve, "convert": _convert, "robot": _robot,
+    "evolve": _evolve, "convert": _convert, "robot": _robot, "reservoir": _reservoir,
 }
 
 

@@ -22,7 +22,7 @@ from spikeforge.toolchain.train.pipeline import parse_hidden, train_and_convert
 from spikeforge.toolchain.train.task_defaults import default_config, task_defaults
 from spikeforge.toolchain.train.tasks import TaskError, load_task
 
-from .common import add_target_option, target
+from .common import UsageError, add_target_option, target
 
 __all__ = ["register"]
 
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub = tp.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
     _add_evolve(tsub)
     _add_convert(tsub)
+    _add_reservoir(tsub)
 
 
 # --------------------------------------------------------------------------- evolve
@@ -212,4 +213,42 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         f"integer SNN {100 * d['int_snn_accuracy']:.2f} % (reference model, T = {args.timesteps})\n"
         f"synaptic events per inference: {d['events_per_inference']:.0f}\n"
         f"timesteps within 1 point of the ANN: {ev.steps_within(1.0)}\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- reservoir
+_RESERVOIR_DESCRIPTION = """\
+Train a liquid state machine (spikeforge.toolchain.train.reservoir): a seeded integer reservoir
+of LIF neurons within the target core's limits, its gains tuned on the reference model to a
+target firing rate; a host readout (logistic / ridge) and, for classification, the readout as
+output neurons on the core (first-spike decision after a go marker). Tasks: japanese-vowels,
+mackey-glass (one-step, host readout), digits-sequence, or MODULE:CALLABLE returning a
+SeriesTask. Prints the report as one JSON line."""
+
+
+def _add_reservoir(train_sub: argparse._SubParsersAction) -> None:
+    p = train_sub.add_parser("reservoir", help="liquid state machine with a trained readout",
+                             description=_RESERVOIR_DESCRIPTION,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="japanese-vowels", help="task name or MODULE:CALLABLE")
+    add_target_option(p, "icebreaker", "the core the network must fit")
+    p.add_argument("-o", "--output", required=True, metavar="NETWORK", help="network JSON to write")
+    p.set_defaults(func=_cmd_reservoir)
+
+
+def _cmd_reservoir(args: argparse.Namespace) -> int:
+    import json
+
+    from spikeforge.toolchain.train.reservoir import (
+        ReservoirError,
+        SeriesTaskError,
+        train_reservoir,
+    )
+
+    try:
+        net, report = train_reservoir(args.task, target(args).config, progress=True)
+    except (ReservoirError, SeriesTaskError) as e:
+        raise UsageError(str(e)) from None
+    save_network(net, args.output)
+    sys.stdout.write(json.dumps(report.to_dict()) + "\n")
     return 0

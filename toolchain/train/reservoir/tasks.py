@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -244,6 +245,8 @@ def load_series_task(spec: str) -> SeriesTask:
     if ":" not in spec:
         raise SeriesTaskError(f"task {spec!r} is unknown; allowed: {', '.join(BUILTIN)} or module:callable")
     mod_name, _, attr = spec.partition(":")
+    if "" not in sys.path and "." not in sys.path:  # a module in the working directory
+        sys.path.insert(0, "")
     try:
         obj: Any = importlib.import_module(mod_name)
     except ImportError as e:

@@ -263,8 +263,12 @@ def bench(tasks: tuple[str, ...] = ("japanese-vowels", "mackey-glass", "digits-s
     config
         Target core.
     machine
-        A description of the machine, copied into every dict (the CLI passes its own).
+        A description of the machine copied into every dict (default:
+        :func:`spikeforge.sim.bench.machine_description`).
     """
+    from spikeforge.sim.bench import machine_description
+
+    machine = machine_description() if machine is None else machine
     out = []
     for name in tasks:
         task = load_series_task(name)
@@ -277,7 +281,6 @@ def bench(tasks: tuple[str, ...] = ("japanese-vowels", "mackey-glass", "digits-s
             d["esn_reservoirpy"] = "not installed (pip install 'spikeforge[bench]')"
         else:
             d["esn_reservoirpy"] = round(esn, 4)
-        if machine is not None:
-            d["machine"] = machine
+        d["machine"] = machine
         out.append(d)
     return out
