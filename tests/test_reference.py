@@ -197,7 +197,7 @@ def test_rejects_parameters_wider_than_potential():
 
 @pytest.mark.parametrize(
     "inputs, match",
-    [([(5, 0, 1)], "input_index = 5"), ([(0, -1, 1)], "time = -1"), ([(0, 0, 1.5)], "not an integer"), ([(0, 0)], "triples")],
+    [([(5, 0, 1)], "input_index = 5"), ([(0, -1, 1)], "time = -1"), ([(0, 0, 1.5)], "not an integer"), ([(0, 0)], "triple"), ([(0, 0, 10**30)], r"value = 10{30}|value = 1000000000000000000000000000000 is out of range")],
 )
 def test_rejects_bad_inputs(inputs, match):
     with pytest.raises(ValueError, match=match):

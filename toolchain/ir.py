@@ -27,6 +27,16 @@ Values are integers for deployment, but a network may carry floats (straight fro
 an imported RISP-F network); :meth:`Network.is_integer` tells which, and the compiler quantizes.
 
 The on-disk format is JSON, versioned; its schema is ``toolchain/schema/network-v1.json``.
+
+Limits
+------
+Every size the tools allocate is derived from numbers in a network, so the IR bounds them
+before any work (a file cannot ask for gigabytes with one number): neuron ids in
+``0 ..`` :data:`ID_MAX`, numeric values (threshold, bias, v_min, weight) of magnitude at most
+:data:`VALUE_MAX` (exact in float64 and in the reference model's int64), delays in
+``1 ..`` :data:`DELAY_MAX`, refractory periods in ``0 ..`` :data:`REFRACTORY_MAX`, and at most
+:data:`NEURONS_MAX` neurons and :data:`SYNAPSES_MAX` synapses. A core's own, smaller limits are
+:meth:`spikeforge.hdl.config.CoreConfig.limits`.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,15 +56,22 @@ import networkx as nx
 from .fsutil import write_atomic
 
 __all__ = [
+    "DELAY_MAX",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "ID_MAX",
     "Leak",
+    "METADATA_DEPTH_MAX",
+    "NEURONS_MAX",
     "Network",
     "NetworkError",
     "Neuron",
     "Port",
+    "REFRACTORY_MAX",
     "Reset",
+    "SYNAPSES_MAX",
     "Synapse",
+    "VALUE_MAX",
     "load_network",
     "read_json_file",
     "save_network",
@@ -63,6 +81,33 @@ FORMAT_NAME = "spikeforge.network"
 FORMAT_VERSION = 1
 
 Number = int | float
+
+#: Largest neuron id (32-bit unsigned, as TENNLab node ids).
+ID_MAX = 2**32 - 1
+#: Largest magnitude of a threshold, bias, v_min or weight (exact in float64 and int64).
+VALUE_MAX = 2**53
+#: Largest synaptic delay in steps (the reference model keeps one pending slot per step of delay).
+DELAY_MAX = 2**20
+#: Largest refractory period in steps.
+REFRACTORY_MAX = 2**31 - 1
+#: Most neurons in one network.
+NEURONS_MAX = 2**20
+#: Most synapses in one network.
+SYNAPSES_MAX = 2**20
+#: Deepest nesting of ``metadata`` (lists and objects inside one another).
+METADATA_DEPTH_MAX = 64
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """True when ``doc`` nests lists/dicts more than ``limit`` deep (iterative: no recursion)."""
+    stack = [(doc, 0)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, dict | list):
+            if d >= limit:
+                return True
+            stack.extend((y, d + 1) for y in (x.values() if isinstance(x, dict) else x))
+    return False
 
 
 class NetworkError(ValueError):
@@ -89,7 +134,7 @@ class Reset(StrEnum):
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and abs(x) <= VALUE_MAX
 
 
 def _is_int(x: Any) -> bool:
@@ -152,8 +197,17 @@ class Port:
     neuron: int
 
 
+def show(value: Any, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width`` characters (a hostile file's value in one short line)."""
+    try:
+        r = repr(value)
+    except ValueError:  # an int with more digits than Python converts
+        r = f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    return r if len(r) <= width else r[: width - 3] + "..."
+
+
 def _err(element: str, fieldname: str, value: Any, allowed: str) -> NetworkError:
-    return NetworkError(f"{element}: field '{fieldname}' = {value!r} is out of range; allowed: {allowed}")
+    return NetworkError(f"{element}: field '{fieldname}' = {show(value)} is out of range; allowed: {allowed}")
 
 
 @dataclass
@@ -248,16 +302,19 @@ class Network:
 
         Returns the network itself so calls can chain.
         """
+        for what, items, most in (("neurons", self.neurons, NEURONS_MAX), ("synapses", self.synapses, SYNAPSES_MAX)):
+            if len(items) > most:
+                raise NetworkError(f"network: {len(items)} {what} is out of range; allowed: at most {most}")
         seen: set[int] = set()
         for pos, n in enumerate(self.neurons):
-            el = f"neuron {n.id}" if _is_int(n.id) else f"neuron #{pos}"
-            if not _is_int(n.id) or n.id < 0:
-                raise _err(el, "id", n.id, "an integer >= 0")
+            el = f"neuron {n.id}" if _is_int(n.id) and 0 <= n.id <= ID_MAX else f"neuron #{pos}"
+            if not _is_int(n.id) or not 0 <= n.id <= ID_MAX:
+                raise _err(el, "id", n.id, f"an integer in 0..{ID_MAX}")
             if n.id in seen:
                 raise NetworkError(f"{el}: field 'id' = {n.id} is a duplicate; neuron ids must be unique")
             seen.add(n.id)
             if not _is_number(n.threshold) or n.threshold < 0:
-                raise _err(el, "threshold", n.threshold, "a finite number >= 0")
+                raise _err(el, "threshold", n.threshold, f"a number in 0..{VALUE_MAX}")
             n.__post_init__()  # coerce plain strings assigned after construction
             if not isinstance(n.leak, Leak):
                 raise _err(el, "leak", n.leak, ", ".join(m.value for m in Leak))
@@ -266,34 +323,35 @@ class Network:
             if not isinstance(n.reset, Reset):
                 raise _err(el, "reset", n.reset, ", ".join(m.value for m in Reset))
             if n.v_min is not None and (not _is_number(n.v_min) or n.v_min > 0):
-                raise _err(el, "v_min", n.v_min, "null or a finite number <= 0")
-            if not _is_int(n.refractory) or n.refractory < 0:
-                raise _err(el, "refractory", n.refractory, "an integer >= 0")
+                raise _err(el, "v_min", n.v_min, f"null or a number in -{VALUE_MAX}..0")
+            if not _is_int(n.refractory) or not 0 <= n.refractory <= REFRACTORY_MAX:
+                raise _err(el, "refractory", n.refractory, f"an integer in 0..{REFRACTORY_MAX}")
             if not _is_number(n.bias):
-                raise _err(el, "bias", n.bias, "a finite number")
+                raise _err(el, "bias", n.bias, f"a number in -{VALUE_MAX}..{VALUE_MAX}")
             if n.name is not None and not isinstance(n.name, str):
                 raise _err(el, "name", n.name, "null or a string")
         for k, s in enumerate(self.synapses):
-            el = f"synapse #{k} ({s.pre}->{s.post})"
+            el = f"synapse #{k}"
             for end in ("pre", "post"):
                 v = getattr(s, end)
                 if not _is_int(v) or v not in seen:
                     raise NetworkError(
-                        f"{el}: field '{end}' = {v!r} names no neuron; "
+                        f"{el}: field '{end}' = {show(v)} names no neuron; "
                         f"allowed: one of the {len(seen)} neuron ids"
                     )
+            el = f"synapse #{k} ({s.pre}->{s.post})"
             if not _is_number(s.weight):
-                raise _err(el, "weight", s.weight, "a finite number")
-            if not _is_int(s.delay) or s.delay < 1:
-                raise _err(el, "delay", s.delay, "an integer >= 1")
+                raise _err(el, "weight", s.weight, f"a number in -{VALUE_MAX}..{VALUE_MAX}")
+            if not _is_int(s.delay) or not 1 <= s.delay <= DELAY_MAX:
+                raise _err(el, "delay", s.delay, f"an integer in 1..{DELAY_MAX}")
         for kind, ports in (("input", self.inputs), ("output", self.outputs)):
             names: set[str] = set()
             for k, p in enumerate(ports):
-                el = f"{kind} port #{k} ({p.name!r})"
+                el = f"{kind} port #{k} ({show(p.name)})"
                 if not isinstance(p.name, str) or not p.name:
                     raise _err(el, "name", p.name, "a non-empty string")
                 if p.name in names:
-                    raise NetworkError(f"{el}: field 'name' = {p.name!r} is a duplicate; {kind} port names must be unique")
+                    raise NetworkError(f"{el}: field 'name' = {show(p.name)} is a duplicate; {kind} port names must be unique")
                 names.add(p.name)
                 if not _is_int(p.neuron) or p.neuron not in seen:
                     raise NetworkError(
@@ -363,6 +421,8 @@ class Network:
         inputs = [_port_from("input", i, d) for i, d in enumerate(_list(doc, "inputs", "network file"))]
         outputs = [_port_from("output", i, d) for i, d in enumerate(_list(doc, "outputs", "network file"))]
         metadata = doc.get("metadata", {})
+        if _too_deep(metadata, METADATA_DEPTH_MAX):
+            raise NetworkError(f"network file: field 'metadata' nests deeper than {METADATA_DEPTH_MAX} levels")
         net = cls(neurons=neurons, synapses=synapses, inputs=inputs, outputs=outputs,
                   metadata=copy.deepcopy(metadata) if metadata is not None else {})
         return net.validate()
@@ -378,6 +438,8 @@ class Network:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise NetworkError(f"network file: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        except RecursionError:
+            raise NetworkError("network file: JSON nested too deeply") from None
         return cls.from_dict(doc)
 
     # ------------------------------------------------------------------ networkx
@@ -444,7 +506,7 @@ def _obj(el: str, d: Any) -> Mapping[str, Any]:
 def _neuron_from(i: int, d: Any) -> Neuron:
     el = f"neuron #{i}"
     d = _obj(el, d)
-    _check_keys(el if "id" not in d else f"neuron {d['id']}", d, {"id"}, set(_NEURON_FIELDS))
+    _check_keys(el if "id" not in d else f"neuron {show(d['id'])}", d, {"id"}, set(_NEURON_FIELDS))
     return Neuron(id=d["id"], **{k: d[k] for k in _NEURON_FIELDS if k in d})
 
 
@@ -486,6 +548,10 @@ def read_json_file(path: str | Path, error: type[Exception] = NetworkError, what
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise error(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise error(f"{p}: JSON nested too deeply; allowed: about {sys.getrecursionlimit()} levels") from None
+    except ValueError as e:  # an integer literal longer than Python converts (4300 digits)
+        raise error(f"{p}: invalid JSON: {e}") from None
 
 
 def load_network(path: str | Path) -> Network:

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from .fsutil import atomic_path
-from .ir import Leak, Network, NetworkError, Reset
+from .ir import SYNAPSES_MAX, Leak, Network, NetworkError, Reset
 
 __all__ = [
     "NIRImportError",
@@ -313,6 +313,13 @@ def _population(name: str, node: Any, kind: str, dt: float, reset: str | None,
     return _Pop(name, kind, n, _arr(node.v_threshold), gain, leaks, shifts, [default_reset] * n)
 
 
+def _check_dense(name: str, kind: str, rows: int, cols: int) -> None:
+    """Refuse a dense ``rows x cols`` matrix larger than a network may hold, before building it."""
+    if rows * cols > SYNAPSES_MAX:
+        raise NIRImportError(f"NIR node {name!r} ({kind}): a {rows} x {cols} matrix ({rows * cols} weights) is out "
+                             f"of range; allowed: at most {SYNAPSES_MAX} weights (the IR's SYNAPSES_MAX)")
+
+
 def _transfer(name: str, node: Any, kind: str, dt: float, n_in: int | None) -> tuple[Transfer, int, int]:
     """The node's own transfer ``{delay: matrix}`` and its (input, output) sizes."""
     if kind in ("Affine", "Linear"):
@@ -320,12 +327,18 @@ def _transfer(name: str, node: Any, kind: str, dt: float, n_in: int | None) -> t
         if w.ndim != 2:
             raise NIRImportError(f"NIR node {name!r} ({kind}): weight has shape {w.shape}; "
                                  "spikeforge imports 2-D weights [n_out, n_in] only")
+        _check_dense(name, kind, *w.shape)
+        if kind == "Affine" and _arr(node.bias).size != w.shape[0]:
+            raise NIRImportError(f"NIR node {name!r} (Affine): bias has {_arr(node.bias).size} values; "
+                                 f"expected {w.shape[0]} (the rows of its weight)")
         return {0: w}, w.shape[1], w.shape[0]
     if kind == "Scale":
         s = _arr(node.scale)
+        _check_dense(name, kind, s.size, s.size)
         return {0: np.diag(s)}, s.size, s.size
     if kind == "Delay":
         dl = _arr(node.delay)
+        _check_dense(name, kind, dl.size, dl.size)
         steps = np.rint(dl / dt).astype(int)
         if np.any(steps < 0) or np.any(np.abs(steps * dt - dl) > 1e-6 * max(dt, 1e-12) + 1e-9 * np.abs(dl)):
             bad = dl[np.argmax(np.abs(steps * dt - dl))]
@@ -342,15 +355,23 @@ def _transfer(name: str, node: Any, kind: str, dt: float, n_in: int | None) -> t
             if shape is None:
                 raise NIRImportError(f"NIR node {name!r} (Flatten): its input shape is unknown")
             n_in = int(np.prod(shape))
+        _check_dense(name, kind, n_in, n_in)
         return {0: np.eye(n_in)}, n_in, n_in
     raise AssertionError(kind)
 
 
-def _compose(after: Transfer, before: Transfer) -> Transfer:
-    """``after ∘ before`` (delays add, matrices multiply)."""
+def _compose(after: Transfer, before: Transfer, where: str = "") -> Transfer:
+    """``after ∘ before`` (delays add, matrices multiply); ``where`` names the nodes for errors."""
     out: Transfer = {}
     for da, ma in after.items():
         for db, mb in before.items():
+            if ma is not None and mb is not None:
+                if ma.shape[1] != mb.shape[0]:
+                    raise NIRImportError(f"NIR graph: {where} gives {mb.shape[0]} values to a path that "
+                                         f"takes {ma.shape[1]}")
+                if ma.shape[0] * mb.shape[1] > SYNAPSES_MAX:
+                    raise NIRImportError(f"NIR graph: {where} is a {ma.shape[0]} x {mb.shape[1]} matrix; allowed: "
+                                         f"at most {SYNAPSES_MAX} weights (the IR's SYNAPSES_MAX)")
             m = mb if ma is None else ma if mb is None else ma @ mb
             out[da + db] = out[da + db] + m if da + db in out else m
     return out
@@ -426,7 +447,7 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
         out = []
         for s in succ[x]:
             for t, m in _reach(s):
-                out.append((t, _compose(m, own)))
+                out.append((t, _compose(m, own, f"node {x!r} ({kinds[x]}) -> {t!r}")))
         visiting.discard(x)
         memo[x] = out
         return out
@@ -446,10 +467,15 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
     for k in nodes:
         if kinds[k] == "Affine":
             b = _arr(nodes[k].bias)
+            _transfer(k, nodes[k], "Affine", dt, None)  # its shapes checked first
             for t, m in [tm for s in succ[k] for tm in _reach(s)]:
                 if t not in pops:
                     continue
                 for mat in m.values():
+                    if (b.size if mat is None else mat.shape[1]) != b.size or \
+                            (b.size if mat is None else mat.shape[0]) != pops[t].size:
+                        raise NIRImportError(f"NIR graph: Affine {k!r} gives {b.size} values to {t!r}, "
+                                             f"which has {pops[t].size} neurons")
                     bias_cur[t] = bias_cur[t] + (b if mat is None else mat @ b)
 
     net = Network()

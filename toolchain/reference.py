@@ -69,13 +69,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import Leak, Network, NetworkError, Reset
+from .ir import VALUE_MAX, Leak, Network, NetworkError, Reset, show
 
 __all__ = [
     "DEFAULT_POTENTIAL_BITS",
+    "PENDING_SLOTS_MAX",
+    "TIME_MAX",
     "InputEvent",
     "ReferenceSimulator",
     "SimResult",
+    "check_inputs",
     "potential_range",
     "simulate",
     "simulate_batch",
@@ -85,6 +88,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_POTENTIAL_BITS = 16
+
+#: Latest step an input may be scheduled at.
+TIME_MAX = 2**62
+
+#: Most pending-event slots one simulator allocates (``2 × (max delay + 1) × neurons``, 4 or 8
+#: bytes each): a network's delays cannot make the model allocate more than 512 MiB.
+PENDING_SLOTS_MAX = 2**26
 
 InputEvent = tuple[int, int, int]
 """``(input_index, time, value)``."""
@@ -221,6 +231,45 @@ def _compile(net: Network, bits: int) -> _Compiled:
     )
 
 
+def check_inputs(inputs: Sequence[InputEvent], n_inputs: int, *, since: int = 0) -> None:
+    """Check ``(input_index, time, value)`` triples before any work is done with them.
+
+    Parameters
+    ----------
+    inputs
+        The triples.
+    n_inputs
+        How many input ports the network has.
+    since
+        The first step an input may still be scheduled at.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad triple, its field, its value and what is allowed.
+    """
+    for k, item in enumerate(inputs):
+        if not (isinstance(item, Sequence | np.ndarray) and len(item) == 3):
+            raise ValueError(f"input #{k} = {show(item)} is not an [input_index, time, value] triple")
+        i, t, v = item
+        if not (isinstance(i, int | np.integer) and not isinstance(i, bool) and 0 <= i < n_inputs):
+            raise ValueError(
+                f"input #{k}: input_index = {show(i)} is out of range; this network has "
+                f"{n_inputs} inputs (0..{n_inputs - 1})"
+            )
+        if not (isinstance(t, int | np.integer) and not isinstance(t, bool) and since <= t <= TIME_MAX):
+            raise ValueError(f"input #{k}: time = {show(t)} is out of range; allowed: an integer in "
+                             f"{since}..{TIME_MAX}")
+        if not isinstance(v, int | np.integer) or isinstance(v, bool):
+            raise ValueError(
+                f"input #{k}: value = {show(v)} is not an integer; integer networks take integer "
+                "input values (scale and round them)"
+            )
+        if not -VALUE_MAX <= v <= VALUE_MAX:
+            raise ValueError(f"input #{k}: value = {show(v)} is out of range; allowed: "
+                             f"-{VALUE_MAX}..{VALUE_MAX}")
+
+
 class ReferenceSimulator:
     """A stateful, vectorised simulator of one or many independent runs.
 
@@ -290,6 +339,11 @@ class ReferenceSimulator:
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=g))]).astype(np.int64)
         self._ring = int(d.max()) + 1 if len(d) else 1
         ring = self._ring
+        if 2 * ring * g > PENDING_SLOTS_MAX:
+            raise NetworkError(
+                f"the reference model would need {2 * ring * g} pending-event slots (2 x (max delay "
+                f"{ring - 1} + 1) x {g} neurons); allowed: at most {PENDING_SLOTS_MAX} (shorten the delays "
+                "or simulate fewer runs at once)")
         # Pending events, run-major: run k owns a block of 2*ring rows of its n_k neurons, so
         # the events of one run's spikes land in one small, cache-resident block. Row
         # ``(t % ring) + d`` is written without a modulo: rows ``ring..2*ring-1`` alias rows
@@ -354,22 +408,7 @@ class ReferenceSimulator:
         if not inputs:
             return
         comp = self._comps[run]
-        arr = np.asarray(inputs, dtype=object)
-        if arr.ndim != 2 or arr.shape[1] != 3:
-            raise ValueError("inputs must be a list of [input_index, time, value] triples")
-        for k, (i, t, v) in enumerate(inputs):
-            if not (isinstance(i, int | np.integer) and 0 <= i < len(comp.input_index)):
-                raise ValueError(
-                    f"input #{k}: input_index = {i!r} is out of range; this network has "
-                    f"{len(comp.input_index)} inputs (0..{len(comp.input_index) - 1})"
-                )
-            if not (isinstance(t, int | np.integer) and t >= self.t):
-                raise ValueError(f"input #{k}: time = {t!r} is out of range; allowed: an integer >= {self.t}")
-            if not isinstance(v, int | np.integer) or isinstance(v, bool):
-                raise ValueError(
-                    f"input #{k}: value = {v!r} is not an integer; integer networks take integer "
-                    "input values (scale and round them)"
-                )
+        check_inputs(inputs, len(comp.input_index), since=self.t)
         a = np.array(inputs, dtype=np.int64)
         g = comp.input_index[a[:, 0]] + self._offset[run]
         for t in np.unique(a[:, 1]):

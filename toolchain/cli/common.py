@@ -76,7 +76,7 @@ def load_any(path: str | Path, fmt: str = "auto") -> Network:
         else:
             net = Network.from_dict(doc)
     except NetworkError as e:
-        raise NetworkError(f"{p}: {e}") from None
+        raise NetworkError(f"{p}: {str(e).removeprefix('network file: ')}") from None
     log.info("%s: %d neurons, %d synapses, %d inputs, %d outputs", p, len(net.neurons),
              len(net.synapses), len(net.inputs), len(net.outputs))
     return net

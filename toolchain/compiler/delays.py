@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .passes import CompileContext, Pass, add_relay, succ
+from .passes import CompileContext, CompileError, Pass, add_relay, succ
 
 __all__ = ["LegaliseDelays"]
 
@@ -36,6 +36,13 @@ class LegaliseDelays(Pass):
                 for k, a in kd.items():
                     if a["delay"] > D:
                         long_by_src.setdefault(u, []).append((u, v, k, a))
+        need = sum(max((a["delay"] - 1) // D for *_, a in es) for es in long_by_src.values())
+        room = ctx.config.n_neurons * ctx.max_cores
+        if need > room:  # refuse before building a chain (a delay of 10**6 asks for 10**5 relays)
+            worst = max((a["delay"] for es in long_by_src.values() for *_, a in es))
+            raise CompileError(
+                f"delays: the longest delay ({worst} steps) and the others over max_delay = {D} of core "
+                f"{ctx.config.name!r} need {need} relay neurons; the {ctx.max_cores} core(s) hold {room} neurons")
         relays = 0
         for u, es in long_by_src.items():
             depth = max((a["delay"] - 1) // D for *_, a in es)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -38,8 +39,14 @@ from spikeforge.hdl.image import (
     synapse_fields,
     word_bits,
 )
-from spikeforge.toolchain.ir import Network, Port
-from spikeforge.toolchain.reference import InputEvent, ReferenceSimulator, SimResult, simulate_batch
+from spikeforge.toolchain.ir import VALUE_MAX, Network, Port, show
+from spikeforge.toolchain.reference import (
+    TIME_MAX,
+    InputEvent,
+    ReferenceSimulator,
+    SimResult,
+    simulate_batch,
+)
 
 from .delays import LegaliseDelays
 from .drc import DrcReport, design_rule_check
@@ -276,6 +283,24 @@ def compile_network(
             gc.enable()
 
 
+def _check_stimuli(stimuli: Sequence[Sequence[InputEvent]] | None, n_inputs: int) -> None:
+    """Refuse a stimulus with an input index the network lacks, a negative time or a value out
+    of the IR's range, before any pass or simulation uses it."""
+    for j, seq in enumerate(stimuli or ()):
+        for k, ev in enumerate(seq):
+            if not (isinstance(ev, Sequence) and len(ev) == 3):
+                raise CompileError(f"stimulus #{j}: input #{k} = {show(ev)} is not an [input_index, time, value] triple")
+            i, t, v = ev
+            if not (isinstance(i, int) and 0 <= i < n_inputs):
+                raise CompileError(f"stimulus #{j}: input #{k}: input_index = {show(i)} is out of range; the network "
+                                   f"has {n_inputs} inputs (0..{n_inputs - 1})")
+            if not (isinstance(t, int) and 0 <= t <= TIME_MAX):
+                raise CompileError(f"stimulus #{j}: input #{k}: time = {show(t)} is out of range; allowed: 0..{TIME_MAX}")
+            if not (isinstance(v, int | float) and math.isfinite(v) and abs(v) <= VALUE_MAX):
+                raise CompileError(f"stimulus #{j}: input #{k}: value = {show(v)} is out of range; allowed: a number "
+                                   f"in -{VALUE_MAX}..{VALUE_MAX}")
+
+
 def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int, *,
              stimuli: Sequence[Sequence[InputEvent]] | None, granularity: Granularity,
              max_fanout: int | None, prune: bool, dump_after: Sequence[str], dump_dir: str | Path,
@@ -285,6 +310,7 @@ def _compile(net: Network, config: CoreConfig, max_cores: int, verify_steps: int
         raise CompileError(f"max_cores = {max_cores} is out of range; allowed: >= 1")
     if verify_steps < 0:
         raise CompileError(f"verify_steps = {verify_steps} is out of range; allowed: >= 0")
+    _check_stimuli(stimuli, len(net.inputs))
     drc = design_rule_check(net, config, max_cores=max_cores)
     if "refractory" in drc.counts:
         drc.raise_if_failed()

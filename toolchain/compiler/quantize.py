@@ -97,8 +97,8 @@ class QuantizeReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (per-neuron scales left out)."""
         return {
-            "granularity": self.granularity, "scales": [round(s, 9) for s in self.scales],
-            "input_scales": [round(s, 9) for s in self.input_scales], "exact": self.exact,
+            "granularity": self.granularity, "scales": [float(f"{s:.9g}") for s in self.scales],
+            "input_scales": [float(f"{s:.9g}") for s in self.input_scales], "exact": self.exact,
             "max_abs_weight_error": self.max_abs_weight_error,
             "max_rel_weight_error": self.max_rel_weight_error,
             "max_abs_param_error": self.max_abs_param_error,
