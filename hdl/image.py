@@ -402,7 +402,7 @@ class CoreImage:
             raise ImageError("core image is corrupted: its config does not match its fingerprint")
         if config is not None:
             img.check_config(config)
-        return img
+        return img.validate()
 
     @classmethod
     def from_json(cls, text: str, config: CoreConfig | None = None) -> CoreImage:
@@ -412,6 +412,78 @@ class CoreImage:
         except json.JSONDecodeError as e:
             raise ImageError(f"core image: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
         return cls.from_dict(doc, config)
+
+    def validate(self) -> CoreImage:
+        """Check every count, slot, word and field against :meth:`CoreConfig.limits` of the image's core.
+
+        A CRC only says that nobody changed the file by accident; this says that what it holds
+        fits the core it names (a hand-edited image with a recomputed CRC is refused here). Every
+        reader of an image calls it: ``image --check``, the driver before loading, ``run``, the
+        emulated board.
+
+        Returns
+        -------
+        CoreImage
+            ``self``, so calls chain.
+
+        Raises
+        ------
+        ImageError
+            Naming the list, the entry, the field, its value and the limit.
+        """
+        cfg = self.config
+        lim = cfg.limits()
+        n = len(self.neuron_ids)
+
+        def bad(what: str, value: object, allowed: str) -> ImageError:
+            return ImageError(f"core image: {what} = {value} is out of range; allowed: {allowed} (core {cfg.name!r})")
+
+        if n > lim.neurons:
+            raise bad("neuron count (len of neuron_ids)", n, f"at most {lim.neurons} (n_neurons)")
+        for name, want in (("params", n), ("index", n << cfg.delay_bits)):
+            if len(getattr(self, name)) != want:
+                raise bad(f"len of {name}", len(getattr(self, name)), f"{want} for {n} neurons")
+        if len(self.synapses) > lim.synapses:
+            raise bad("len of synapses", len(self.synapses), f"at most {lim.synapses} (n_synapses)")
+        if self.fan_in and len(self.fan_in) != n:
+            raise bad("len of fan_in", len(self.fan_in), f"0 or {n}")
+        if len(set(self.neuron_ids)) != n or any(not 0 <= x < 1 << 32 for x in self.neuron_ids):
+            raise ImageError("core image: neuron_ids must be distinct integers in 0..2**32-1")
+        for kind, slots, names in (("inputs", self.inputs, self.input_names),
+                                   ("outputs", self.outputs, self.output_names)):
+            if len(names) != len(slots):
+                raise bad(f"len of {kind[:-1]}_names", len(names), f"{len(slots)} (one per {kind[:-1]})")
+            for k, slot in enumerate(slots):
+                if not 0 <= slot < n:
+                    raise bad(f"{kind}[{k}] (a core slot)", slot, f"0..{n - 1}")
+        for name, fields, words in (("params", param_fields(cfg), self.params),
+                                    ("index", index_fields(cfg), self.index),
+                                    ("synapses", synapse_fields(cfg), self.synapses)):
+            top = 1 << word_bits(fields)
+            for a, w in enumerate(words):
+                if not 0 <= w < top:
+                    raise bad(f"{name}[{a}]", w, f"0..{top - 1} ({word_bits(fields)}-bit word)")
+        for a, w in enumerate(self.params):
+            f = unpack(param_fields(cfg), w)
+            for name in ("threshold", "v_min", "refractory"):
+                why = lim.check(name, f[name])
+                if why:
+                    raise ImageError(f"core image: params[{a}] field '{name}' = {f[name]} is out of range; {why}")
+            if f["leak"] not in LEAK_CODE.values():
+                raise bad(f"params[{a}] field 'leak'", f["leak"], ", ".join(map(str, sorted(LEAK_CODE.values()))))
+        for a, w in enumerate(self.index):
+            f = unpack(index_fields(cfg), w)
+            if f["valid"] and not f["start"] < len(self.synapses):
+                raise bad(f"index[{a}] field 'start'", f["start"], f"0..{len(self.synapses) - 1} (the synapse table)")
+        for a, w in enumerate(self.synapses):
+            f = unpack(synapse_fields(cfg), w)
+            if not f["post"] < n:
+                raise bad(f"synapses[{a}] field 'post'", f["post"], f"0..{n - 1} (the used slots)")
+        for k, f in enumerate(self.fan_in):
+            why = lim.check("fan_in", f)
+            if why:
+                raise ImageError(f"core image: fan_in[{k}] = {f} is out of range; {why}")
+        return self
 
     def check_config(self, config: CoreConfig) -> None:
         """Refuse to load into a core built for another config."""
@@ -460,7 +532,7 @@ class ImageModel:
 
     def __init__(self, image: CoreImage, record_potentials: bool = False) -> None:
         cfg = self.cfg = image.config
-        self.image = image
+        self.image = image.validate()
         mem = image.memories()
         self.params = [unpack(param_fields(cfg), w) for w in mem["params"]]
         self.index = [unpack(index_fields(cfg), w) for w in mem["index"]]

@@ -730,7 +730,9 @@ class Device:
         self.image = image
 
     def _check_core(self, image: CoreImage, fix: str) -> None:
-        """``WrongCoreError`` naming both cores and ``fix`` if ``image`` is not for the board's core."""
+        """``WrongCoreError`` naming both cores and ``fix`` if ``image`` is not for the board's core;
+        ``ImageError`` if the image does not fit its own core (:meth:`CoreImage.validate`)."""
+        image.validate()
         cfg = self.config
         if image.config.fingerprint() != cfg.fingerprint():
             raise WrongCoreError(
