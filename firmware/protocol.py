@@ -413,8 +413,12 @@ class Reply:
 
     @property
     def is_nak(self) -> bool:
-        """A NAK: the board dropped a frame it could not decode."""
-        return self.op == NAK_OP
+        """A NAK: the board dropped a frame it could not decode.
+
+        Op byte :data:`NAK_OP` *and* a NAK status (BAD_CRC, BAD_FRAME, OVERFLOW): the UNKNOWN_OP
+        reply to a request with op 0x7F echoes ``0x7F | 0x80 = 0xFF`` too, and is no NAK.
+        """
+        return self.op == NAK_OP and self.status in (Status.BAD_CRC, Status.BAD_FRAME, Status.OVERFLOW)
 
 
 def _u8(name: str, v: int) -> int:

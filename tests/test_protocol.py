@@ -140,7 +140,8 @@ def test_reply_round_trip(seq, op, status, payload):
     wire = P.encode_reply(seq, op, status, payload)
     r = P.decode_reply(wire[:-1])
     assert (r.seq, r.op, r.status, r.payload) == (seq, op, status, payload)
-    assert r.is_nak == (op == P.NAK_OP)
+    nak_status = status in (P.Status.BAD_CRC, P.Status.BAD_FRAME, P.Status.OVERFLOW)
+    assert r.is_nak == (op == P.NAK_OP and nak_status)  # 0xFF + UNKNOWN_OP answers op 0x7F
 
 
 def test_frame_limits_and_errors():

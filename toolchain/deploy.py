@@ -96,6 +96,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _POLL = 0.005
+#: Line rates an IDENTIFY reply may declare (the host divides by it to pace and time out).
+BAUD_RANGE = (300, 100_000_000)
 """Read timeout of the port: how late past a deadline a read can return (seconds)."""
 
 
@@ -175,6 +177,16 @@ class LoadReport:
         line = self.seconds * self.baud / 10 if self.seconds > 0 else float("inf")
         self.payload_fraction = self.payload_bytes / line
         self.wire_fraction = self.wire_bytes / line
+
+
+def _tally(timeouts: int, garbled: int, timeout: float) -> str:
+    """What the tries met, counted: ``"3 timed out after 0.50 s, 2 answered with undecodable frames or NAKs"``."""
+    parts = []
+    if timeouts:
+        parts.append(f"{timeouts} timed out after {timeout:.2f} s")
+    if garbled:
+        parts.append(f"{garbled} answered with undecodable frames or NAKs")
+    return ", ".join(parts) or "no answer"
 
 
 # ----------------------------------------------------------------------------- the device
@@ -345,7 +357,8 @@ class Device:
             seq = self._seq
         else:
             self._useq = seq = seq_after(self._useq)
-        tries = 0
+        tries = timeouts = garbled = 0
+        t_start = time.monotonic()
         self._write(b"\x00")  # end any half frame a previous host left on the board
         while True:
             self._send(seq, op)
@@ -354,9 +367,11 @@ class Device:
                 r = self._poll(deadline)
                 if r is False:
                     self.stats.timeouts += 1
+                    timeouts += 1
                     break
                 if r is None or r.is_nak:  # our request or its reply was mangled: ask again now
                     self.stats.naks += r is not None
+                    garbled += 1
                     break
                 if r.seq == seq and r.op == op:
                     if r.status != Status.OK:
@@ -366,7 +381,8 @@ class Device:
             tries += 1
             if tries > self.retries:
                 raise DeviceTimeout(
-                    f"{self.url}: no valid reply to {what} after {tries} tries of {self.timeout:.2f} s: "
+                    f"{self.url}: no valid reply to {what} after {tries} tries in "
+                    f"{time.monotonic() - t_start:.2f} s ({_tally(timeouts, garbled, self.timeout)}): "
                     "is a spikeforge board (bitstream flashed, right port and baud) connected?"
                 )
             self.stats.resends += 1
@@ -396,6 +412,7 @@ class Device:
                     "check the port"
                 ) from e
             raise
+        self._check_info(info)
         self.info = info
         self._seq = seq_after(self._seq)  # the board's last = our IDENTIFY's seq
         self._synced = True
@@ -403,6 +420,14 @@ class Device:
                  self.url, info.config.name, info.config.n_neurons, info.version, info.baud,
                  info.build_id, info.rx_frames)
         return info
+
+    def _check_info(self, info: IdentifyInfo) -> None:
+        """Refuse IDENTIFY fields the host would divide by or size a window with."""
+        for name, value, lo, hi in (("baud", info.baud, BAUD_RANGE[0], BAUD_RANGE[1]),
+                                    ("rx_frames", info.rx_frames, 1, 255)):
+            if not lo <= value <= hi:
+                raise NotABoardError(f"{self.url}: the board's IDENTIFY reply says {name} = {value}, which is out "
+                                     f"of range; allowed: {lo}..{hi} (a broken or foreign board)")
 
     def counters(self) -> Counters:
         """READ_COUNTERS."""
@@ -479,7 +504,7 @@ class Device:
                 if stalls > self.retries:
                     raise DeviceTimeout(
                         f"{self.url}: {what}: no acknowledgement of request {acked + 1} of {n} after "
-                        f"{stalls} tries ({self.timeout:.2f} s each); the board may have executed "
+                        f"{stalls} timeouts of {self.timeout:.2f} s; the board may have executed "
                         "it: the session is re-opened on the next call"
                     )
                 go_back(force=True)
@@ -561,7 +586,7 @@ class Device:
         t0 = self.timestep
         bits = wire_time_bits(cfg)
         spikes: list[tuple[int, int]] = []
-        tries = 0
+        tries = timeouts = garbled = 0
         got_any = False
         self._synced = False
         self._write(frame)
@@ -579,10 +604,13 @@ class Device:
                 r = None  # our frame was probably the one dropped
             if r is None or r is False:  # timeout, NAK or a mangled reply (maybe our final): ask again
                 self.stats.timeouts += r is False
+                timeouts += r is False
+                garbled += r is None
                 tries += 1
                 if tries > self.retries:
                     raise DeviceTimeout(
-                        f"{self.url}: {op.name} of {steps} steps: no final reply after {tries} tries; "
+                        f"{self.url}: {op.name} of {steps} steps: no final reply after {tries} tries "
+                        f"({_tally(timeouts, garbled, self.timeout)}); "
                         "the board may have run it: reset() and run again from timestep 0"
                     )
                 self.stats.resends += 1
@@ -607,7 +635,7 @@ class Device:
                 got_any = True
                 tries = 0
                 deadline = None
-                spikes += self._unwrap(r.payload, t0, bits)
+                spikes += self._unwrap(r.payload, t0, bits, steps)
                 if len(spikes) > most:
                     raise DeviceError(
                         f"{self.url}: {op.name} of {steps} steps: the board sent more than {most} spikes "
@@ -618,7 +646,7 @@ class Device:
                 raise BoardError(f"{self.url}: {op.name} refused: {status_text(r.status)}", r.status)
             try:
                 done = Done.unpack(r.payload)  # a DUPLICATE may re-send the final spikes too
-                spikes += self._unwrap(r.payload[8:], t0, bits)
+                spikes += self._unwrap(r.payload[8:], t0, bits, steps)
             except ProtocolError as e:
                 raise DeviceError(f"{self.url}: bad {op.name} reply: {e}") from None
             self.stats.duplicates += r.status == Status.DUPLICATE
@@ -634,8 +662,21 @@ class Device:
             self._synced = True
             return spikes
 
-    def _unwrap(self, payload: bytes, t0: int, bits: int) -> list[tuple[int, int]]:
-        return [(n, unwrap_time(t, t0, bits)) for n, t in unpack_spikes(payload)]
+    def _unwrap(self, payload: bytes, t0: int, bits: int, steps: int | None = None) -> list[tuple[int, int]]:
+        """Spikes of a reply as ``(slot, full timestep)``; each must be a slot of the core and, when
+        ``steps`` is given, a step of this run (``t0 .. t0 + steps - 1``)."""
+        out = [(n, unwrap_time(t, t0, bits)) for n, t in unpack_spikes(payload)]
+        n_core = self.config.n_neurons
+        for n, t in out:
+            if not 0 <= n < n_core:
+                self._synced = False
+                raise DeviceError(f"{self.url}: the board sent a spike of slot {n}; its core has slots "
+                                  f"0..{n_core - 1}: it is not following the protocol")
+            if steps is not None and not t0 <= t < t0 + steps:
+                self._synced = False
+                raise DeviceError(f"{self.url}: the board sent a spike at t = {t} in a run of steps "
+                                  f"{t0}..{t0 + steps - 1}: it is not following the protocol")
+        return out
 
     def _check_time(self, done: Done, what: str) -> None:
         bits = min(32, self.config.time_bits)
@@ -805,8 +846,17 @@ class Device:
         return out
 
     def _ids(self, spikes: list[tuple[int, int]], img: CoreImage) -> list[tuple[int, int]]:
+        self._check_used(spikes, img)
+        return [(img.neuron_ids[s], t) for s, t in spikes]
+
+    def _check_used(self, spikes: list[tuple[int, int]], img: CoreImage) -> None:
+        """A spike of a slot the image leaves empty (all-zero parameters never fire) is a lie."""
         n = len(img.neuron_ids)
-        return [(img.neuron_ids[s], t) for s, t in spikes if s < n]
+        for s, t in spikes:
+            if s >= n:
+                raise DeviceError(f"{self.url}: the board sent a spike of slot {s} at t = {t}; the image uses "
+                                  f"slots 0..{n - 1} (the others have no synapses and threshold 0 is never "
+                                  "touched): it is not following the protocol")
 
     def run(self, steps: int) -> list[tuple[int, int]]:
         """Run ``steps`` steps with no new inputs; spikes as ``(neuron_id, t)``."""
@@ -836,8 +886,8 @@ class Device:
                 if replays > self.retries:
                     raise
                 log.warning("%s; running again from timestep 0 (%d of %d)", e, replays, self.retries)
-        n = len(img.neuron_ids)
-        out = sorted((t, s) for s, t in slots if s < n)  # times are already unwrapped
+        self._check_used(slots, img)
+        out = sorted((t, s) for s, t in slots)  # times are already unwrapped (and checked)
         fan = self._fan_out(img)
         return SimResult(
             neuron_ids=np.array(img.neuron_ids, dtype=np.int64), steps=steps,
