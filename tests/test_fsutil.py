@@ -33,3 +33,32 @@ def test_two_writers_get_distinct_temporaries(tmp_path):
         t1.write_text("1")
         t2.write_text("2")
     assert p.read_text() == "1"  # the outer block finishes last
+
+
+def test_a_symlink_planted_at_the_temporary_name_is_not_followed(tmp_path, monkeypatch):
+    import os
+    import secrets
+
+    from spikeforge.toolchain import fsutil
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    names = iter(["aaaa", "bbbb"])
+    monkeypatch.setattr(secrets, "token_hex", lambda n=8: next(names))
+    out = tmp_path / "out.json"
+    (tmp_path / f".out.json.{os.getpid()}.aaaa.tmp").symlink_to(victim)  # the attacker's guess
+    fsutil.write_atomic(out, "new")
+    assert victim.read_text() == "precious"
+    assert out.read_text() == "new" and not out.is_symlink()
+
+
+def test_the_temporary_is_fsynced_before_it_replaces(tmp_path, monkeypatch):
+    import os
+
+    from spikeforge.toolchain import fsutil
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    fsutil.write_atomic(tmp_path / "x.txt", "data")
+    assert len(synced) >= 1

@@ -28,7 +28,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     A write that fails (an exception, a full disk, a killed process) leaves ``path`` as it was
     and removes the temporary file, so a run's earlier results are never half overwritten. The
-    temporary name is unique per call, so two writers of one file never share it.
+    temporary file is created empty with ``O_EXCL | O_NOFOLLOW`` under a random name before the
+    block runs (a symlink planted there is never followed), and it is fsync'ed before it replaces
+    ``path``; the block writes it by name (a writer that replaces it, e.g. with a folder, may).
 
     Examples
     --------
@@ -36,13 +38,46 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ...     nir.write(str(tmp), graph)
     """
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = _create_exclusive(p)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, p)
+        _fsync(p.parent)  # the rename itself survives a power cut
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_exclusive(p: Path) -> Path:
+    """Create an empty, unique temporary file beside ``p`` with ``O_EXCL | O_NOFOLLOW``.
+
+    A file or symlink already at a candidate name (planted by someone else) is never opened or
+    followed: creation fails and another name is drawn.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+        try:
+            os.close(os.open(tmp, flags, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{p.parent}: could not create a unique temporary file beside {p.name}")
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a directory's entries) to the disk; best effort for directories."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) if path.is_file() else os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

@@ -82,6 +82,8 @@ def _add_evolve(train_sub: argparse._SubParsersAction) -> None:
                    help="local worker processes (default: every core; 1: in this process)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in this run directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if the run directory holds a run (default: refuse)")
     p.add_argument("--run-dir", default=None, metavar="DIR",
                    help="checkpoint, fitness.png, pareto.json go here (default: NETWORK.run)")
     p.add_argument("--size-penalty", type=float, default=0.0, metavar="C", help="select on fitness - C * size")
@@ -128,7 +130,8 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with make_evaluator(task, args.workers, args.scheduler, args.eval_timeout) as ev:
         res = evolve(task, core, config, generations=generations, seed=args.seed, evaluator=ev,
-                     run_dir=run_dir, resume=bool(args.resume), progress=not args.no_progress,
+                     run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite,
+                     progress=not args.no_progress,
                      target_fitness=goal, task_spec=spec, time_limit=args.time_limit)
     save_network(res.best, args.output)
     net = res.best

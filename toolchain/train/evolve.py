@@ -612,6 +612,7 @@ def evolve(
     evaluator: Any = None,
     run_dir: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     target_fitness: float | None = None,
     on_generation: Callable[[int, Network, float], bool | None] | None = None,
@@ -640,6 +641,9 @@ def evolve(
         ``pareto.json``; None for no files.
     resume
         Continue the run in ``run_dir``.
+    overwrite
+        Start afresh in a ``run_dir`` that already holds a run's checkpoint (without it, or
+        ``resume``, such a run is refused: nothing is lost by forgetting ``--resume``).
     progress
         Show a tqdm bar with best/mean fitness.
     target_fitness
@@ -673,6 +677,9 @@ def evolve(
     extra = getattr(task, "metadata", None) or {}
     in_value = int(codec[0].value) if codec is not None else 1
 
+    if not resume and not overwrite and rdir is not None and (rdir / CHECKPOINT_FILE).exists():
+        raise EvolveError(f"{rdir} already holds a run ({CHECKPOINT_FILE}); continue it with --resume {rdir}, "
+                          "start afresh with --overwrite, or give another run directory")
     if resume:
         if rdir is None:
             raise EvolveError("resume needs the run directory")

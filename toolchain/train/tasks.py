@@ -571,11 +571,11 @@ def load_task(spec: str, n_inputs: int | None = None, n_outputs: int | None = No
     try:
         if mod_name.endswith(".py"):
             path = Path(mod_name).resolve()
-            if str(path.parent) not in sys.path:
-                sys.path.insert(0, str(path.parent))
+            if str(path.parent) not in sys.path:  # last: a local tqdm.py never shadows the real one
+                sys.path.append(str(path.parent))
             mod_name = path.stem
         elif "" not in sys.path and "." not in sys.path:
-            sys.path.insert(0, "")
+            sys.path.append("")  # the working directory last (plug-ins are trusted code; see README)
         module = importlib.import_module(mod_name)
     except ImportError as e:
         raise TaskError(f"task {spec!r}: cannot import module {mod_name!r}: {e}") from None

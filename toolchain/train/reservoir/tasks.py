@@ -245,8 +245,8 @@ def load_series_task(spec: str) -> SeriesTask:
     if ":" not in spec:
         raise SeriesTaskError(f"task {spec!r} is unknown; allowed: {', '.join(BUILTIN)} or module:callable")
     mod_name, _, attr = spec.partition(":")
-    if "" not in sys.path and "." not in sys.path:  # a module in the working directory
-        sys.path.insert(0, "")
+    if "" not in sys.path and "." not in sys.path:  # a module in the working directory, searched last:
+        sys.path.append("")  # a local tqdm.py never shadows the real one (plug-ins are trusted code; README)
     try:
         obj: Any = importlib.import_module(mod_name)
     except ImportError as e:
