@@ -411,6 +411,12 @@ class EmuSerial:
         """Nothing to release."""
 
 
+#: Seconds a TCP client may stay silent before the served board drops it for the next one.
+IDLE_TIMEOUT = 60.0
+#: Seconds a second TCP client, told BUSY, is kept before it is closed (so it reads the BUSY).
+BUSY_LINGER = 3.0
+
+
 class ServedBoard:
     """An :class:`EmuBoard` served in a background thread (see :func:`serve`).
 
@@ -425,10 +431,15 @@ class ServedBoard:
         The TCP port (``None`` for a pty).
     board
         The :class:`EmuBoard` (its ``stats`` and ``core`` are for tests).
+    idle_timeout
+        TCP: seconds a client may stay silent before it is dropped for the next one. One client
+        is served at a time; another that connects meanwhile gets one BUSY frame and is closed.
     """
 
-    def __init__(self, board: EmuBoard, kind: str, tcp_port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, board: EmuBoard, kind: str, tcp_port: int = 0, host: str = "127.0.0.1",
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.board = board
+        self.idle_timeout = idle_timeout
         self.path: str | None = None
         self.port: int | None = None
         self._stop = threading.Event()
@@ -449,14 +460,38 @@ class ServedBoard:
         self._thread.start()
 
     # ------------------------------------------------------------------ pumping
-    def _pump(self, fd_read: Callable[[], bytes], fd_write: Callable[[bytes], None], fileno: int) -> bool:
-        """Serve one connection until it closes (False) or the board is stopped (True)."""
+    def _pump(self, fd_read: Callable[[], bytes], fd_write: Callable[[bytes], None], fileno: int,
+              others: socket.socket | None = None) -> bool:
+        """Serve one connection until it closes (False) or the board is stopped (True).
+
+        With ``others`` (the TCP listening socket) a second client is told BUSY and closed, and
+        a client idle for :attr:`idle_timeout` seconds is dropped (so it cannot hold the board).
+        """
+        last = time.monotonic()
+        busy: dict[socket.socket, float] = {}  # refused hosts -> when to close them
+        try:
+            return self._pump_loop(fd_read, fd_write, fileno, others, busy, last)
+        finally:
+            for c in busy:
+                c.close()
+
+    def _pump_loop(self, fd_read: Callable[[], bytes], fd_write: Callable[[bytes], None], fileno: int,
+                   others: socket.socket | None, busy: dict[socket.socket, float], last: float) -> bool:
+        """The loop of :meth:`_pump` (``busy`` holds the refused hosts, ``last`` the last activity)."""
         while not self._stop.is_set():
-            r, _, _ = select.select([fileno, self._wake_r], [], [], 0.5)
+            watch = [fileno, self._wake_r] + ([others] if others is not None else []) + list(busy)
+            r, _, _ = select.select(watch, [], [], 0.1 if busy else 0.5)
             if self._wake_r in r:
                 return True
+            if others is not None and others in r:
+                self._refuse_busy(others, busy)
+            self._answer_busy(busy, r)
             if fileno not in r:
+                if others is not None and time.monotonic() - last > self.idle_timeout:
+                    log.info("emuboard: host idle for %.0f s; dropped", self.idle_timeout)
+                    return False
                 continue
+            last = time.monotonic()
             try:
                 data = fd_read()
             except OSError:
@@ -489,6 +524,36 @@ class ServedBoard:
 
         self._pump(lambda: os.read(fd, 65536), write, fd)
 
+    @staticmethod
+    def _refuse_busy(srv: socket.socket, busy: dict[socket.socket, float]) -> None:
+        """Accept a second client and send it a BUSY frame (PROTOCOL.md §4); every frame it sends
+        gets another, and it is closed after :data:`BUSY_LINGER` seconds."""
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        try:
+            conn.sendall(encode_reply(0, NAK_OP, Status.BUSY))
+        except OSError:
+            conn.close()
+            return
+        busy[conn] = time.monotonic() + BUSY_LINGER
+        log.info("emuboard: a second host was told BUSY (one host at a time)")
+
+    @staticmethod
+    def _answer_busy(busy: dict[socket.socket, float], readable: list) -> None:
+        now = time.monotonic()
+        for c in list(busy):
+            done = now > busy[c]
+            if c in readable and not done:
+                try:
+                    done = not c.recv(65536) or bool(c.sendall(encode_reply(0, NAK_OP, Status.BUSY)))
+                except OSError:
+                    done = True
+            if done:
+                c.close()
+                del busy[c]
+
     def _serve_tcp(self) -> None:
         srv = self._server
         while not self._stop.is_set():
@@ -503,7 +568,7 @@ class ServedBoard:
                 return
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._pump(lambda c=conn: c.recv(65536), conn.sendall, conn.fileno()):
+                if self._pump(lambda c=conn: c.recv(65536), conn.sendall, conn.fileno(), srv):
                     return
             log.debug("emuboard: host disconnected; waiting for the next one")
 
@@ -530,7 +595,8 @@ class ServedBoard:
         self.close()
 
 
-def serve(config: CoreConfig | str, port: str = "pty", **board_options: object) -> ServedBoard:
+def serve(config: CoreConfig | str, port: str = "pty", *, idle_timeout: float = IDLE_TIMEOUT,
+          **board_options: object) -> ServedBoard:
     """Start an emulated board behind a pseudo-terminal or a TCP socket.
 
     Parameters
@@ -558,7 +624,7 @@ def serve(config: CoreConfig | str, port: str = "pty", **board_options: object) 
             n = -1
         if not 0 <= n <= 65535:
             raise ValueError(f"port = {port!r}: the TCP port must be 0..65535 (e.g. 'tcp:7000', 'tcp:0' for any)")
-        return ServedBoard(board, "tcp", n)
+        return ServedBoard(board, "tcp", n, idle_timeout=idle_timeout)
     raise ValueError(f"port = {port!r} is not supported; allowed: 'pty' or 'tcp:PORT'")
 
 

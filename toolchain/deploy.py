@@ -48,6 +48,7 @@ import serial
 from spikeforge.firmware.protocol import (
     CRC_BYTES,
     MAX_STEPS,
+    NAK_OP,
     REQUEST_HEADER_BYTES,
     SEQUENCED_OPS,
     Counters,
@@ -373,6 +374,9 @@ class Device:
                     self.stats.naks += r is not None
                     garbled += 1
                     break
+                if r.op == NAK_OP and r.status == Status.BUSY:
+                    raise BoardError(f"{self.url}: the board is serving another host (it answered BUSY and "
+                                     "closed this connection); try again when that host is done", r.status)
                 if r.seq == seq and r.op == op:
                     if r.status != Status.OK:
                         raise BoardError(f"{self.url}: {what} refused: {status_text(r.status)}", r.status)
