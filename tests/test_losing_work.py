@@ -49,3 +49,15 @@ def test_plugin_does_not_put_the_working_directory_first(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1000:]
     assert "ok" in r.stdout and str(tmp_path) not in r.stdout
+
+
+def test_reservoir_plugin_searches_the_working_directory_last(tmp_path):
+    (tmp_path / "tqdm.py").write_text("raise SystemExit('the local tqdm.py ran')\n")
+    code = ("import sys; sys.path = [p for p in sys.path if p not in ('', '.')]\n"
+            "from spikeforge.toolchain.train.reservoir.tasks import load_series_task, SeriesTaskError\n"
+            "try:\n    load_series_task('nosuchmodule_xyz:make')\nexcept SeriesTaskError:\n    pass\n"
+            "assert sys.path[0] != '', sys.path[:3]\n"
+            "import tqdm; print('ok', tqdm.__file__)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert "ok" in r.stdout and str(tmp_path) not in r.stdout
