@@ -38,26 +38,24 @@ def test_cli_evolve_twice_is_refused(tmp_path, capsys):
     assert load_checkpoint(f"{out}.run")["generation"] == 1
 
 
-def test_plugin_does_not_put_the_working_directory_first(tmp_path):
+def _shadow_check(tmp_path, body: str) -> None:
+    """Run ``body`` in a child whose working directory holds a hostile ``tqdm.py`` (and no ''
+    on sys.path); after it, ``import tqdm`` must still find the installed one."""
     (tmp_path / "tqdm.py").write_text("raise SystemExit('the local tqdm.py ran')\n")
-    (tmp_path / "myplug.py").write_text("from spikeforge.toolchain.train.tasks import XorTask\n"
-                                        "def make(**kw):\n    return XorTask(steps=4)\n")
-    code = ("import sys; sys.path = [p for p in sys.path if p not in ('', '.')]\n"
-            "from spikeforge.toolchain.train.tasks import load_task\n"
-            "t = load_task('myplug:make')\n"
-            "import tqdm; print('ok', tqdm.__file__)")
+    code = ("import sys; sys.path = [p for p in sys.path if p not in ('', '.')]\n" + body +
+            "\nimport tqdm; print('ok', tqdm.__file__)")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1000:]
     assert "ok" in r.stdout and str(tmp_path) not in r.stdout
+
+
+def test_plugin_does_not_put_the_working_directory_first(tmp_path):
+    (tmp_path / "myplug.py").write_text("from spikeforge.toolchain.train.tasks import XorTask\n"
+                                        "def make(**kw):\n    return XorTask(steps=4)\n")
+    _shadow_check(tmp_path, "from spikeforge.toolchain.train.tasks import load_task\nt = load_task('myplug:make')")
 
 
 def test_reservoir_plugin_searches_the_working_directory_last(tmp_path):
-    (tmp_path / "tqdm.py").write_text("raise SystemExit('the local tqdm.py ran')\n")
-    code = ("import sys; sys.path = [p for p in sys.path if p not in ('', '.')]\n"
-            "from spikeforge.toolchain.train.reservoir.tasks import load_series_task, SeriesTaskError\n"
-            "try:\n    load_series_task('nosuchmodule_xyz:make')\nexcept SeriesTaskError:\n    pass\n"
-            "assert sys.path[0] != '', sys.path[:3]\n"
-            "import tqdm; print('ok', tqdm.__file__)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-1000:]
-    assert "ok" in r.stdout and str(tmp_path) not in r.stdout
+    _shadow_check(tmp_path, "from spikeforge.toolchain.train.reservoir.tasks import load_series_task, SeriesTaskError\n"
+                            "try:\n    load_series_task('nosuchmodule_xyz:make')\nexcept SeriesTaskError:\n    pass\n"
+                            "assert sys.path[0] != '', sys.path[:3]")
