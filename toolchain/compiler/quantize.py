@@ -269,6 +269,21 @@ def _group_scales(net: Network, config: CoreConfig, groups: dict[int, int]) -> d
     return {g: (1.0 if math.isinf(s) else s) for g, s in best.items()}
 
 
+def _warn_collapse(net: Network, q: Network, scale: dict[int, float]) -> None:
+    """Log a warning when non-zero thresholds or biases became 0 (the network's behaviour changes:
+    a threshold of 0 fires on any event, a lost bias stops a neuron that fired on its own)."""
+    for field_ in ("threshold", "bias"):
+        lost = [(a, b) for a, b in zip(net.neurons, q.neurons, strict=True)
+                if float(getattr(a, field_)) != 0 and int(getattr(b, field_)) == 0]
+        if lost:
+            a = lost[0][0]
+            log.warning("quantization rounded %d of %d non-zero %s to 0 (e.g. neuron %d: %s %g at "
+                        "scale %.4g); the integer network behaves differently: check the NIR import "
+                        "convention (--producer, --dt) or use a wider core (--target)",
+                        len(lost), sum(1 for n in net.neurons if float(getattr(n, field_)) != 0),
+                        "thresholds" if field_ == "threshold" else "biases", a.id, field_, float(getattr(a, field_)), scale[a.id])
+
+
 def quantize_network(
     net: Network,
     config: CoreConfig,
@@ -355,6 +370,7 @@ def quantize_network(
         if th > 0 and _round1(th) == 0:
             notes.append(f"neuron {a.id}: threshold {a.threshold} rounds to 0 at scale {scale[a.id]:.4g}")
             break
+    _warn_collapse(net, q, scale)
     exact = werr == 0.0 and perr == 0.0
     in_scales = [scale[p.neuron] for p in net.inputs]
     rep = QuantizeReport(
