@@ -56,7 +56,11 @@ def test_snntorch_weights_and_biases_are_one_step_of_current(caplog):
     assert [n.leak for n in lif] == [Leak.SHIFT, Leak.SHIFT] and [n.leak_shift for n in lif] == [3, 3]
     assert [n.reset for n in lif] == [Reset.SUBTRACT] * 2
     assert [n.bias for n in lif] == pytest.approx([0.1, -0.2], rel=1e-6)
-    weights = {(net.neuron(s.pre).name, net.neuron(s.post).name): s.weight for s in net.synapses}
+    weights = {(net.neuron(s.pre).name, net.neuron(s.post).name): s.weight for s in net.synapses
+               if net.neuron(s.pre).name != "clock"}
+    # snnTorch updates every neuron every step: a clock touches each through a weight-0 synapse
+    assert sorted((net.neuron(s.pre).name, s.weight) for s in net.synapses if s.post in {n.id for n in lif}
+                  and net.neuron(s.pre).name == "clock") == [("clock", 0), ("clock", 0)]
     assert weights == pytest.approx({("input[0]", "lif[0]"): 0.5, ("input[1]", "lif[0]"): 0.25,
                                      ("input[0]", "lif[1]"): -0.75, ("input[1]", "lif[1]"): 0.125})
 
@@ -123,6 +127,25 @@ def test_explicit_flags_override_the_producer():
     net = from_nir(g, producer="snntorch", reset="zero", spike="impulse")
     (n,) = _lif_neurons(net)
     assert n.reset is Reset.ZERO and net.synapses[0].weight == pytest.approx(5000.0, rel=1e-5)
+    # snnTorch's zero reset acts on the next step and drops its input: one refractory step;
+    # it fires on mem > θ, which quantization keeps as ⌊θ·s⌋ + 1
+    assert n.refractory == 1 and net.metadata["strict_threshold"] == [n.id]
+
+
+def test_strict_thresholds_survive_quantization():
+    # θ = 0.875 and an input of 0.875 (both exact in float32): v = θ must not fire (strict >).
+    # At any scale s the integer threshold must exceed the integer input round(0.875·s).
+    g = _graph(np.array([[0.875]], dtype=np.float32), np.zeros(1), _snn_lif(0.5, thr=0.875))
+    net = from_nir(g, producer="snntorch", reset="zero")
+    q, rep = quantize_network(net, preset("up5k"), granularity="layer")
+    (n,) = _lif_neurons(q)
+    w = next(s.weight for s in q.synapses if s.post == n.id and s.weight != 0)
+    assert n.threshold == w + 1 and "strict_threshold" not in q.metadata
+    # and the same graph read as non-strict (generic) rounds both to the same integer
+    q2, _ = quantize_network(from_nir(g, dt=DT, spike="step", reset="zero"), preset("up5k"),
+                             granularity="layer")
+    (n2,) = _lif_neurons(q2)
+    assert n2.threshold == next(s.weight for s in q2.synapses if s.post == n2.id)
 
 
 def test_quantization_that_zeroes_thresholds_or_biases_warns_loudly(caplog):

@@ -103,21 +103,41 @@ class Convention:
     reset
         The reset the producer's neurons use (``"zero"`` or ``"subtract"``), or None (a
         spikeforge export's recorded reset, else zero).
+    strict
+        True when the producer fires on ``v > θ``: imported neurons that reset to zero are
+        listed in ``metadata["strict_threshold"]``, which quantization turns into integer
+        thresholds ``⌊θ·s⌋ + 1`` (a whole-number import gets ``θ + 1`` at once). Neurons that
+        subtract θ keep ``v ≥ θ`` (the subtracted amount is the threshold in the contract, so
+        ``θ + 1`` would subtract one unit too many at every spike); they differ from the
+        producer only when ``v`` lands exactly on θ.
+    every_step
+        True when the producer updates and fires every neuron at every step, with or without
+        input (snnTorch does: a neuron at ``v ≥ 2θ`` fires on consecutive steps). A spikeforge
+        neuron fires only when touched, so the import adds one clock neuron (bias 1,
+        threshold 1, leak full, name ``"clock"``) with a weight-0 synapse into every neuron.
+    zero_reset_refractory
+        Refractory steps given to neurons imported with reset to zero: snnTorch's zero reset
+        acts on the step after the spike (``reset_delay``) and drops that step's input, which
+        is the contract's reset to 0 with one refractory step.
     """
 
     name: str
     dt: float | None
     spike: str
     reset: str | None
+    strict: bool = False
+    every_step: bool = False
+    zero_reset_refractory: int = 0
 
 
 #: Producers whose NIR conventions :func:`from_nir` knows (``docs/nir-mapping.md``).
 #: snnTorch 1.0 ``export_to_nir`` writes ``tau = dt/(1−beta)``, ``r = tau/dt`` with dt = 1e-4 and
 #: feeds ``Linear`` outputs to ``Leaky`` as one step of current: one unit of weight moves ``v``
-#: by ``r·dt/tau = 1``; its default reset subtracts the threshold.
+#: by ``r·dt/tau = 1``; its default reset subtracts the threshold; it fires on ``mem > θ``.
 PRODUCERS: dict[str, Convention] = {
     "generic": Convention("generic", None, "impulse", None),
-    "snntorch": Convention("snntorch", 1e-4, "step", "subtract"),
+    "snntorch": Convention("snntorch", 1e-4, "step", "subtract", strict=True, every_step=True,
+                           zero_reset_refractory=1),
 }
 SPIKE_CONVENTIONS = ("impulse", "step")
 
@@ -365,6 +385,9 @@ def _gain(name: str, r: np.ndarray, tau: np.ndarray | None, dt: float, spike: st
                 g[j] = unit / dt
             else:
                 g[j] = rj / tj * unit
+    # snnTorch stores r = τ/dt and τ in float32: r·dt/τ is 1 within float32 rounding; snap it, or
+    # a weight equal to θ would land a hair above it and fire where the producer does not
+    g = np.where(np.abs(g - 1.0) <= 1e-6, 1.0, g)
     if not np.all(np.isfinite(g)):
         j = int(np.argmax(~np.isfinite(g)))
         raise NIRImportError(f"NIR node {name!r}: the gain r/tau of neuron {j} is {g[j]!r}; "
@@ -661,6 +684,20 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
     if meta:
         _apply_meta(net, meta, pops)
     else:
+        spiking = [p.first_id + j for p in pops.values() if p.kind not in ("LI", "I") for j in range(p.size)]
+        zero = [i for i in spiking if net.neuron(i).reset is Reset.ZERO]
+        for i in zero:
+            net.neuron(i).refractory = conv.zero_reset_refractory
+        if conv.strict and zero:
+            net.metadata["strict_threshold"] = zero
+        if conv.every_step and spiking:
+            clock = max(n.id for n in net.neurons) + 1
+            net.add_neuron(clock, threshold=1, leak="full", bias=1, name="clock")
+            for i in spiking:
+                net.add_synapse(clock, i, 0, 1)
+            log.info("NIR import (%s): clock neuron %d touches all %d neurons every step (weight-0 "
+                     "synapses), as %s updates every neuron every step", conv.name, clock,
+                     len(spiking), conv.name)
         _whole_numbers_to_int(net)
     net.validate()
     return net
@@ -688,8 +725,9 @@ def _whole_numbers_to_int(net: Network) -> None:
     vals = [n.threshold for n in net.neurons] + [n.bias for n in net.neurons]
     vals += [s.weight for s in net.synapses]
     if all(float(v).is_integer() for v in vals):
+        strict = set(net.metadata.pop("strict_threshold", []))
         for n in net.neurons:
-            n.threshold, n.bias = int(n.threshold), int(n.bias)
+            n.threshold, n.bias = int(n.threshold) + (n.id in strict), int(n.bias)
         for s in net.synapses:
             s.weight = int(s.weight)
 

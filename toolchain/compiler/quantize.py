@@ -214,12 +214,25 @@ def _as_int(net: Network) -> Network:
     return out
 
 
+def _strict(x: float) -> int:
+    """The least integer ``> x`` (``x`` within 1e-9 of an integer counts as that integer)."""
+    r = round(x)
+    return int(r) + 1 if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else math.floor(x) + 1
+
+
 def _scaled(net: Network, scale: dict[int, float], potential_lo: int | None = None) -> Network:
-    """The network with each neuron's θ, b, v_min and in-weights times its scale, rounded."""
+    """The network with each neuron's θ, b, v_min and in-weights times its scale, rounded.
+
+    A neuron listed in ``metadata["strict_threshold"]`` fires on ``v > θ`` (NIR's and snnTorch's
+    rule, TENNLab's ``threshold_inclusive: false``): its integer threshold is ``⌊θ·s⌋ + 1``, so
+    that ``v_q ≥ θ_q`` ⇔ ``v_q > θ·s`` for every integer ``v_q`` (a plain rounding would make an
+    input equal to θ fire)."""
     out = _clone(net)
+    strict = set(net.metadata.get("strict_threshold", []))
+    out.metadata.pop("strict_threshold", None)
     for n in out.neurons:
         s = scale[n.id]
-        n.threshold = _round1(n.threshold * s)
+        n.threshold = _strict(n.threshold * s) if n.id in strict else _round1(n.threshold * s)
         n.bias = _round1(n.bias * s)
         if n.v_min is not None:
             v = _round1(n.v_min * s)
