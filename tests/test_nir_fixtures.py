@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge.hdl.config import preset
+from spikeforge.toolchain.compiler.quantize import quantize_network
 from spikeforge.toolchain.ir import Leak, Network, Reset
 from spikeforge.toolchain.nirio import read_nir
 from spikeforge.toolchain.reference import simulate_batch
@@ -87,3 +89,32 @@ def test_without_the_clock_an_untouched_neuron_misses_snntorch_repeat_spikes():
     got = np.stack([_spikes(r, hidden, x.shape[0], 1) for r in simulate_batch(net, batch, x.shape[0] + 2,
                                                                             potential_bits=24)], 1)
     assert got.sum() < spk1.sum()
+
+
+def _digits_agreement(q: Network, input_scales: list[float], rec: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(argmax agreement with snnTorch's counts, spikeforge accuracy) on the recorded test split."""
+    x = np.unpackbits(rec["in_bits"], axis=-1)[:, :, :64]  # [N, T, 64]
+    steps = int(rec["steps"])
+    batch = [[(int(i), int(t), int(round(input_scales[i]))) for t, i in zip(*np.nonzero(xs), strict=True)]
+             for xs in x]
+    out_ids = [p.neuron for p in q.outputs]
+    col = {nid: k for k, nid in enumerate(out_ids)}
+    counts = np.zeros((len(batch), len(out_ids)), dtype=int)
+    for b, res in enumerate(simulate_batch(q, batch, steps + 2, potential_bits=24)):
+        for nid, _t in res.spikes:
+            if nid in col:
+                counts[b, col[nid]] += 1
+    pred = counts.argmax(1)
+    return float((pred == rec["counts"].argmax(1)).mean()), float((pred == rec["y"]).mean())
+
+
+def test_snntorch_lif_digits_mlp_agrees_with_snntorch():
+    rec = _load("snntorch_digits")
+    snn_acc = float((rec["counts"].argmax(1) == rec["y"]).mean())
+    assert snn_acc > 0.9  # a trained network, or agreement would mean little
+    net = read_nir(DATA / "snntorch_digits.nir", producer="snntorch")
+    assert {n.leak_shift for n in net.neurons if n.leak is Leak.SHIFT} == {3}  # beta 0.875, exact
+    q, rep = quantize_network(net, preset("up5k"), granularity="layer")
+    agree, acc = _digits_agreement(q, rep.input_scales, rec)
+    assert agree >= 0.97, (agree, acc, snn_acc)
+    assert abs(acc - snn_acc) <= 0.01, (agree, acc, snn_acc)
