@@ -291,8 +291,8 @@ def _warn_collapse(net: Network, q: Network, scale: dict[int, float]) -> None:
         if lost:
             a = lost[0][0]
             log.warning("quantization rounded %d of %d non-zero %s to 0 (e.g. neuron %d: %s %g at "
-                        "scale %.4g); the integer network behaves differently: check the NIR import "
-                        "convention (--producer, --dt) or use a wider core (--target)",
+                        "scale %.4g); the integer network behaves differently: for a NIR import check "
+                        "--producer and --dt, else use a wider core (--target)",
                         len(lost), sum(1 for n in net.neurons if float(getattr(n, field_)) != 0),
                         "thresholds" if field_ == "threshold" else "biases", a.id, field_, float(getattr(a, field_)), scale[a.id])
 
