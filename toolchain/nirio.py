@@ -25,10 +25,15 @@ NIR node            IR
 ``Output``          the neurons selected by a 0/1 matrix on the path into it
 ==================  ==========================================================================
 
+Gains above are the ``"impulse"`` reading; NIR leaves the spike convention to each tool, so
+:func:`from_nir` takes a ``producer`` (:data:`PRODUCERS`; snnTorch: dt 1e-4, one step of
+current ``Δv = r·w·dt/τ``, Euler decay ``1 − dt/τ``, ``tau = inf`` for no leak, subtract reset,
+every neuron updated every step via a clock neuron) or an explicit ``spike`` (:class:`Convention`).
+
 Reset: NIR 1.0 has only ``v_reset`` (reset to a value); the IR resets to 0 or subtracts θ.
 ``v_reset`` must be 0; ``reset="subtract"`` reads every spiking node as subtracting (snnTorch's
-default), ``"zero"`` as resetting to 0, ``None`` (default) takes what a spikeforge export
-recorded and otherwise ``"zero"``. Thresholds: NIR fires on ``v > θ``, the IR on ``v ≥ θ``; the
+default), ``"zero"`` as resetting to 0, ``None`` (default) takes the producer's, else what a
+spikeforge export recorded, else ``"zero"``. Thresholds: NIR fires on ``v > θ``, the IR on ``v ≥ θ``; the
 value is carried over unchanged (the two differ only when ``v`` lands exactly on θ).
 
 Export (:func:`to_nir`) groups neurons by leak into an ``IF`` (none), a ``LIF`` (shift) and a
