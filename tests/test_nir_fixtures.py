@@ -118,3 +118,18 @@ def test_snntorch_lif_digits_mlp_agrees_with_snntorch():
     agree, acc = _digits_agreement(q, rep.input_scales, rec)
     assert agree >= 0.97, (agree, acc, snn_acc)
     assert abs(acc - snn_acc) <= 0.01, (agree, acc, snn_acc)
+
+
+def test_cli_import_with_the_documented_flags_is_quiet_and_the_wrong_ones_are_loud(tmp_path, capsys):
+    from spikeforge.toolchain.cli import main
+
+    src, out = str(DATA / "snntorch_digits.nir"), str(tmp_path / "net.json")
+    capsys.readouterr()
+    assert main(["import", "nir", src, "-o", out, "--producer", "snntorch", "--target", "up5k"]) == 0
+    err = capsys.readouterr().err
+    assert "rounded" not in err and "not an exact shift leak" not in err, err
+    # the flags of the old README (a Dirac reading at dt 1e-4): thresholds and biases collapse
+    assert main(["import", "nir", src, "-o", out, "--dt", "1e-4", "--reset", "subtract",
+                 "--target", "up5k"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: quantization rounded" in err and "thresholds to 0" in err and "biases to 0" in err, err
