@@ -511,3 +511,74 @@ def test_read_errors_name_the_file(tmp_path):
         read_tennlab(tmp_path / "missing.json")
     with pytest.raises(NetworkError, match="top level is list"):
         import_tennlab([])
+
+
+# ----------------------------------------------------------------------------- RISP modes (issue 14)
+def _cli_simulate(tmp_path, doc: dict, raw_inputs, steps: int, capsys) -> dict:
+    from spikeforge.toolchain.cli import main
+
+    net_path, in_path = tmp_path / "risp.json", tmp_path / "in.json"
+    net_path.write_text(json.dumps(doc))
+    in_path.write_text(json.dumps([list(x) for x in raw_inputs]))
+    capsys.readouterr()
+    assert main(["simulate", str(net_path), "--inputs", str(in_path), "--steps", str(steps), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _row(spikes, nid: int, steps: int) -> str:
+    fired = {t for i, t in spikes if i == nid}
+    return "".join("1" if t in fired else "0" for t in range(steps))
+
+
+def test_fire_like_ravens_spikes_are_reported_at_risps_time(tmp_path, capsys):
+    """risp.md Test 6 with fire_like_ravens: RISP prints each spike one step after it is decided
+    (delivery unchanged), so Out's 0010101010 reads 0001010101 and Main's tenth spike falls in
+    the next run: a 10-step run counts 9 Main spikes, not 10."""
+    doc = with_params(fixture_doc(), fire_like_ravens=True)
+    net = import_tennlab(doc)
+    raw = tennlab_inputs(net, [(0, 0, 1.0)])
+    out = _cli_simulate(tmp_path, doc, raw, 10, capsys)
+    assert _row(out["spikes"], MAIN, 10) == "0111111111"
+    assert _row(out["spikes"], OUT, 10) == "0001010101"
+    assert out["fire_counts"][str(MAIN)] == 9
+    plain = _cli_simulate(tmp_path, fixture_doc(), raw, 10, capsys)
+    assert _row(plain["spikes"], OUT, 10) == "0010101010"  # without the flag: decision time
+
+
+def test_run_time_inclusive_runs_one_more_step_in_the_cli(tmp_path, capsys):
+    """run_time_inclusive: RISP's run(10) performs 11 steps (Main fires at each of them)."""
+    doc = with_params(fixture_doc(), run_time_inclusive=True)
+    raw = tennlab_inputs(import_tennlab(doc), [(0, 0, 1.0)])
+    out = _cli_simulate(tmp_path, doc, raw, 10, capsys)
+    assert out["fire_counts"][str(MAIN)] == 11
+
+
+def _float_pair(threshold: float, weight: float, inclusive: bool) -> dict:
+    """A RISP-F network In → Out (weight, delay 1), both with ``threshold``."""
+    doc = fixed_leak(fixture_doc(), "none")
+    doc["Associated_Data"]["proc_params"] = {
+        "min_weight": -1, "max_weight": 1, "leak_mode": "none", "min_threshold": 0,
+        "max_threshold": 1, "min_potential": -1, "max_delay": 15, "discrete": False,
+        "threshold_inclusive": inclusive}
+    for p in doc["Properties"]["node_properties"] + doc["Properties"]["edge_properties"]:
+        if p["name"] in ("Threshold", "Weight"):
+            p.update(type=68, min_value=-1.0 if p["name"] == "Weight" else 0.0, max_value=1.0)
+    doc["Nodes"] = [{"id": 0, "values": [0.0]}, {"id": 1, "values": [threshold]}]
+    doc["Edges"] = [{"from": 0, "to": 1, "values": [weight, 1.0]}]
+    doc["Inputs"], doc["Outputs"] = [0], [1]
+    return doc
+
+
+@pytest.mark.parametrize("inclusive, fires", [(True, True), (False, False)])
+def test_strict_threshold_survives_quantization(inclusive, fires):
+    """θ = 0.9 and a spike of weight 0.9: RISP fires on ``>=`` (inclusive) but not on ``>``. After
+    quantization both 0.9s are the same integer; the strict threshold must stay one above it."""
+    from spikeforge.hdl.config import preset
+    from spikeforge.toolchain.compiler.quantize import quantize_network, scale_inputs
+
+    net = import_tennlab(_float_pair(0.9, 0.9, inclusive))
+    q, rep = quantize_network(net, preset("up5k"), granularity="layer")
+    assert q.is_integer()
+    res = simulate(q, scale_inputs([[(0, 0, 1.0)]], rep.input_scales)[0], 5)
+    assert row(res, 0) == "10000"
+    assert row(res, 1) == ("01000" if fires else "00000")

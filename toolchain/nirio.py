@@ -25,10 +25,15 @@ NIR node            IR
 ``Output``          the neurons selected by a 0/1 matrix on the path into it
 ==================  ==========================================================================
 
+Gains above are the ``"impulse"`` reading; NIR leaves the spike convention to each tool, so
+:func:`from_nir` takes a ``producer`` (:data:`PRODUCERS`; snnTorch: dt 1e-4, one step of
+current ``Δv = r·w·dt/τ``, Euler decay ``1 − dt/τ``, ``tau = inf`` for no leak, subtract reset,
+every neuron updated every step via a clock neuron) or an explicit ``spike`` (:class:`Convention`).
+
 Reset: NIR 1.0 has only ``v_reset`` (reset to a value); the IR resets to 0 or subtracts θ.
 ``v_reset`` must be 0; ``reset="subtract"`` reads every spiking node as subtracting (snnTorch's
-default), ``"zero"`` as resetting to 0, ``None`` (default) takes what a spikeforge export
-recorded and otherwise ``"zero"``. Thresholds: NIR fires on ``v > θ``, the IR on ``v ≥ θ``; the
+default), ``"zero"`` as resetting to 0, ``None`` (default) takes the producer's, else what a
+spikeforge export recorded, else ``"zero"``. Thresholds: NIR fires on ``v > θ``, the IR on ``v ≥ θ``; the
 value is carried over unchanged (the two differ only when ``v`` lands exactly on θ).
 
 Export (:func:`to_nir`) groups neurons by leak into an ``IF`` (none), a ``LIF`` (shift) and a
@@ -58,6 +63,8 @@ from .fsutil import atomic_path
 from .ir import SYNAPSES_MAX, Leak, Network, NetworkError, Reset
 
 __all__ = [
+    "PRODUCERS",
+    "Convention",
     "NIRImportError",
     "SUPPORTED_NODES",
     "affine_chain",
@@ -79,6 +86,65 @@ META_VERSION = 1
 
 class NIRImportError(NetworkError):
     """A NIR graph cannot be imported (the message names the node, its type and why)."""
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How a producer of NIR files means its continuous parameters (NIR leaves it to the tools).
+
+    Attributes
+    ----------
+    name
+        The producer's name (``--producer``).
+    dt
+        Seconds per step the producer's parameters imply, or None (then the caller's ``dt``,
+        a spikeforge export's recorded ``dt``, else 1e-3).
+    spike
+        ``"impulse"``: a spike of weight ``w`` is a Dirac impulse, ``Δv = r·w/τ`` (``r·w`` for
+        IF); a bias ``b`` is a constant current, ``Δv = r·b·dt/τ`` per step; the decay per step
+        is ``exp(−dt/τ)`` (the exact solution). ``"step"``: a spike of weight ``w`` is a current
+        of ``w`` held for one step, ``Δv = r·w·dt/τ`` (``r·w·dt`` for IF), the same for a bias;
+        the decay per step is ``1 − dt/τ`` (forward Euler).
+    reset
+        The reset the producer's neurons use (``"zero"`` or ``"subtract"``), or None (a
+        spikeforge export's recorded reset, else zero).
+    strict
+        True when the producer fires on ``v > θ``: imported neurons that reset to zero are
+        listed in ``metadata["strict_threshold"]``, which quantization turns into integer
+        thresholds ``⌊θ·s⌋ + 1`` (a whole-number import gets ``θ + 1`` at once). Neurons that
+        subtract θ keep ``v ≥ θ`` (the subtracted amount is the threshold in the contract, so
+        ``θ + 1`` would subtract one unit too many at every spike); they differ from the
+        producer only when ``v`` lands exactly on θ.
+    every_step
+        True when the producer updates and fires every neuron at every step, with or without
+        input (snnTorch does: a neuron at ``v ≥ 2θ`` fires on consecutive steps). A spikeforge
+        neuron fires only when touched, so the import adds one clock neuron (bias 1,
+        threshold 1, leak full, name ``"clock"``) with a weight-0 synapse into every neuron.
+    zero_reset_refractory
+        Refractory steps given to neurons imported with reset to zero: snnTorch's zero reset
+        acts on the step after the spike (``reset_delay``) and drops that step's input, which
+        is the contract's reset to 0 with one refractory step.
+    """
+
+    name: str
+    dt: float | None
+    spike: str
+    reset: str | None
+    strict: bool = False
+    every_step: bool = False
+    zero_reset_refractory: int = 0
+
+
+#: Producers whose NIR conventions :func:`from_nir` knows (``docs/nir-mapping.md``).
+#: snnTorch 1.0 ``export_to_nir`` writes ``tau = dt/(1−beta)``, ``r = tau/dt`` with dt = 1e-4 and
+#: feeds ``Linear`` outputs to ``Leaky`` as one step of current: one unit of weight moves ``v``
+#: by ``r·dt/tau = 1``; its default reset subtracts the threshold; it fires on ``mem > θ``.
+PRODUCERS: dict[str, Convention] = {
+    "generic": Convention("generic", None, "impulse", None),
+    "snntorch": Convention("snntorch", 1e-4, "step", "subtract", strict=True, every_step=True,
+                           zero_reset_refractory=1),
+}
+SPIKE_CONVENTIONS = ("impulse", "step")
 
 
 def _nir() -> Any:
@@ -225,6 +291,7 @@ class _Pop:
     size: int
     threshold: np.ndarray
     gain: np.ndarray  # jump in v per unit of weight
+    bias_gain: np.ndarray  # jump in v per step per unit of Affine bias
     leak: list[Leak]
     shift: list[int]
     reset: list[Reset]
@@ -239,41 +306,105 @@ def _size(node: Any, kind: str) -> int:
         return _arr(node.r).size
     if kind == "Threshold":
         return _arr(node.threshold).size
-    if kind in ("LIF", "LI", "CubaLIF"):
-        return _arr(node.r).size
+    if kind == "CubaLIF":
+        return max(_arr(node.r).size, _arr(node.tau_mem).size, _arr(node.v_threshold).size)
+    if kind in ("LIF", "LI"):
+        return max(_arr(node.r).size, _arr(node.tau).size,
+                   _arr(node.v_threshold).size if kind == "LIF" else 1)
     raise AssertionError(kind)
 
 
-def _shift_of(name: str, tau: np.ndarray, dt: float) -> tuple[list[Leak], list[int]]:
+def _bc(name: str, field: str, x: Any, n: int) -> np.ndarray:
+    """``x`` as a vector of ``n`` (a scalar, e.g. snnTorch's shared ``beta``, is broadcast)."""
+    a = _arr(x)
+    if a.size == n:
+        return a
+    if a.size == 1:
+        return np.full(n, a[0])
+    raise NIRImportError(f"NIR node {name!r}: {field} has {a.size} values; the node has {n} neurons "
+                         "(expected 1 or that many)")
+
+
+def _decay(t: float, dt: float, spike: str) -> float:
+    """The per-step decay of a time constant ``t`` (see :class:`Convention`)."""
+    if math.isinf(t):
+        return 1.0
+    return math.exp(-dt / t) if spike == "impulse" else 1.0 - dt / t
+
+
+def _shift_of(name: str, tau: np.ndarray, dt: float, spike: str = "impulse") -> tuple[list[Leak], list[int]]:
     leaks, shifts = [], []
     inexact: list[tuple[int, float, float, int, float]] = []
+    approximate = 0
     for j, t in enumerate(tau):
-        if not (math.isfinite(t) and t > 0):
-            raise NIRImportError(f"NIR node {name!r}: tau[{j}] = {t!r} is out of range; allowed: > 0")
-        alpha = math.exp(-dt / t)
+        if math.isnan(t) or t <= 0:
+            raise NIRImportError(f"NIR node {name!r}: tau[{j}] = {float(t)!r} is out of range; "
+                                 "allowed: > 0 or inf (no leak)")
+        alpha = _decay(float(t), dt, spike)
+        if alpha >= 1.0:
+            leaks.append(Leak.NONE)
+            shifts.append(1)
+            continue
         if alpha <= 0.0:
+            if alpha < -1e-9:
+                inexact.append((j, float(t), alpha, 0, 0.0))
             leaks.append(Leak.FULL)
             shifts.append(1)
             continue
-        k = max(1, round(-math.log2(1.0 - alpha))) if alpha < 1.0 else 62
-        k = min(k, 62)
+        k = min(62, max(1, round(-math.log2(1.0 - alpha))))
         approx = 1.0 - 2.0 ** -k
-        if abs(approx - alpha) > 0.05 * (1.0 - alpha) + 1e-12:
+        err = abs(approx - alpha)
+        if err > 0.05 * (1.0 - alpha) + 1e-12:
             inexact.append((j, float(t), alpha, k, approx))
+        elif err > 1e-5 * (1.0 - alpha):
+            approximate += 1
         leaks.append(Leak.SHIFT)
         shifts.append(k)
     if inexact:
         j, t, alpha, k, approx = inexact[0]
-        log.warning("NIR node %r: %d of %d time constants are not an exact shift leak at dt = %g s; "
-                    "e.g. tau[%d] = %g s decays by %.4f per step, the nearest shift leak k = %d by %.4f",
-                    name, len(inexact), len(tau), dt, j, t, alpha, k, approx)
+        log.warning("NIR node %r: %d of %d time constants are not an exact shift leak at dt = %g s "
+                    "(%s decay); e.g. tau[%d] = %g s decays by %.4f per step, the nearest shift leak "
+                    "k = %d by %.4f; check --dt and --producer", name, len(inexact), len(tau), dt,
+                    "exp(-dt/tau)" if spike == "impulse" else "1 - dt/tau", j, t, alpha, k, approx)
+    if approximate:
+        log.info("NIR node %r: %d time constants are within 5 %% of a shift leak (not exact)",
+                 name, approximate)
     return leaks, shifts
 
 
+def _gain(name: str, r: np.ndarray, tau: np.ndarray | None, dt: float, spike: str) -> np.ndarray:
+    """Jump in ``v`` per unit of weight: ``r/τ`` (impulse) or ``r·dt/τ`` (step); ``r`` or ``r·dt``
+    for IF (``tau`` None). ``r = τ = inf`` (snnTorch's beta = 1) reads ``r/τ`` as the limit of
+    ``r = τ/dt``, i.e. ``1/dt``."""
+    unit = 1.0 if spike == "impulse" else dt
+    if tau is None:
+        g = r * unit
+    else:
+        g = np.empty_like(r)
+        for j, (rj, tj) in enumerate(zip(r, tau, strict=True)):
+            if math.isinf(tj):
+                if not math.isinf(rj):
+                    raise NIRImportError(
+                        f"NIR node {name!r}: tau[{j}] = inf with r[{j}] = {rj:g} gives no input "
+                        "(r/tau = 0); write r = inf (r = tau/dt, snnTorch's rule) or an IF node")
+                g[j] = unit / dt
+            else:
+                g[j] = rj / tj * unit
+    # snnTorch stores r = τ/dt and τ in float32: r·dt/τ is 1 within float32 rounding; snap it, or
+    # a weight equal to θ would land a hair above it and fire where the producer does not
+    g = np.where(np.abs(g - 1.0) <= 1e-6, 1.0, g)
+    if not np.all(np.isfinite(g)):
+        j = int(np.argmax(~np.isfinite(g)))
+        raise NIRImportError(f"NIR node {name!r}: the gain r/tau of neuron {j} is {g[j]!r}; "
+                             "r and tau must be finite and > 0, or both inf")
+    return g
+
+
 def _population(name: str, node: Any, kind: str, dt: float, reset: str | None,
-                li_threshold: float) -> _Pop:
-    n = _size(node, kind)
+                li_threshold: float, spike: str = "impulse", size: int | None = None) -> _Pop:
+    n = size if size is not None else _size(node, kind)
     default_reset = Reset(reset) if reset else Reset.ZERO
+    per_step = dt if spike == "impulse" else 1.0  # bias current → jump per step, per unit of gain
 
     def check_zero(field: str, v: Any) -> None:
         a = _arr(v)
@@ -282,35 +413,43 @@ def _population(name: str, node: Any, kind: str, dt: float, reset: str | None,
                 f"NIR node {name!r} ({kind}): {field} = {a[a != 0][0]:g} is not 0; the spikeforge "
                 f"contract {'resets to 0 or subtracts θ' if field == 'v_reset' else 'leaks toward 0'}")
 
+    def pop(thr: np.ndarray, gain: np.ndarray, leak: list[Leak], shift: list[int],
+            rst: list[Reset], bias_gain: np.ndarray | None = None) -> _Pop:
+        bg = gain * per_step if bias_gain is None else bias_gain
+        return _Pop(name, kind, n, thr, gain, bg, leak, shift, rst)
+
     if kind == "IF":
         check_zero("v_reset", node.v_reset)
-        return _Pop(name, kind, n, _arr(node.v_threshold), _arr(node.r), [Leak.NONE] * n, [1] * n,
-                    [default_reset] * n)
+        return pop(_bc(name, "v_threshold", node.v_threshold, n),
+                   _gain(name, _bc(name, "r", node.r, n), None, dt, spike),
+                   [Leak.NONE] * n, [1] * n, [default_reset] * n)
     if kind == "I":
         log.warning("NIR node %r (I): an integrator has no threshold; imported as IF neurons with "
                     "reset by subtraction and threshold %g, whose spike count reads out v", name, li_threshold)
-        return _Pop(name, kind, n, np.full(n, li_threshold), _arr(node.r), [Leak.NONE] * n, [1] * n,
-                    [Reset.SUBTRACT] * n)
+        return pop(np.full(n, li_threshold), _gain(name, _bc(name, "r", node.r, n), None, dt, spike),
+                   [Leak.NONE] * n, [1] * n, [Reset.SUBTRACT] * n)
     if kind == "Threshold":
-        return _Pop(name, kind, n, _arr(node.threshold), np.ones(n), [Leak.FULL] * n, [1] * n,
-                    [default_reset] * n)
+        return pop(_bc(name, "threshold", node.threshold, n), np.ones(n), [Leak.FULL] * n, [1] * n,
+                   [default_reset] * n)
     if kind == "CubaLIF":
-        tau_syn = _arr(node.tau_syn)
+        tau_syn = _bc(name, "tau_syn", node.tau_syn, n)
+        finite = tau_syn[np.isfinite(tau_syn)]
         log.warning("NIR node %r (CubaLIF): the synaptic current (tau_syn/dt = %.3g) is collapsed "
-                    "into an instantaneous jump of the same total charge", name, float(tau_syn.max()) / dt)
-        tau = _arr(node.tau_mem)
-        gain = _arr(node.r) * _arr(node.w_in) / tau
+                    "into an instantaneous jump of the same total charge", name,
+                    float(finite.max()) / dt if finite.size else math.inf)
+        tau = _bc(name, "tau_mem", node.tau_mem, n)
+        gain = _gain(name, _bc(name, "r", node.r, n), tau, dt, spike) * _bc(name, "w_in", node.w_in, n)
     else:
-        tau = _arr(node.tau)
-        gain = _arr(node.r) / tau
+        tau = _bc(name, "tau", node.tau, n)
+        gain = _gain(name, _bc(name, "r", node.r, n), tau, dt, spike)
     check_zero("v_leak", node.v_leak)
-    leaks, shifts = _shift_of(name, tau, dt)
+    leaks, shifts = _shift_of(name, tau, dt, spike)
     if kind == "LI":
         log.warning("NIR node %r (LI): a leaky integrator has no threshold; imported as leaky "
                     "neurons with reset by subtraction and threshold %g", name, li_threshold)
-        return _Pop(name, kind, n, np.full(n, li_threshold), gain, leaks, shifts, [Reset.SUBTRACT] * n)
+        return pop(np.full(n, li_threshold), gain, leaks, shifts, [Reset.SUBTRACT] * n)
     check_zero("v_reset", node.v_reset)
-    return _Pop(name, kind, n, _arr(node.v_threshold), gain, leaks, shifts, [default_reset] * n)
+    return pop(_bc(name, "v_threshold", node.v_threshold, n), gain, leaks, shifts, [default_reset] * n)
 
 
 def _check_dense(name: str, kind: str, rows: int, cols: int) -> None:
@@ -378,7 +517,8 @@ def _compose(after: Transfer, before: Transfer, where: str = "") -> Transfer:
 
 
 def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
-             li_threshold: float = 1.0) -> Network:
+             li_threshold: float = 1.0, producer: str = "generic",
+             spike: str | None = None) -> Network:
     """Import a ``nir.NIRGraph`` as a network, discretised at ``dt`` seconds per step.
 
     Parameters
@@ -391,6 +531,11 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
         ``"zero"`` or ``"subtract"`` for every spiking node, or None (see the module docstring).
     li_threshold
         Threshold given to ``LI`` and ``I`` nodes (NIR units).
+    producer
+        The tool that wrote the graph (a key of :data:`PRODUCERS`): its implied ``dt``, spike
+        convention and reset are the defaults of ``dt``, ``spike`` and ``reset``.
+    spike
+        ``"impulse"`` or ``"step"`` (see :class:`Convention`); None: the producer's.
 
     Returns
     -------
@@ -404,8 +549,18 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
     NIRImportError
         On an unsupported node (named), a structure the IR cannot express, or a bad parameter.
     """
+    if producer not in PRODUCERS:
+        raise NIRImportError(f"producer = {producer!r} is not known; allowed: {', '.join(PRODUCERS)} "
+                             "(or 'generic' with explicit dt, spike and reset)")
+    conv = PRODUCERS[producer]
+    spike = conv.spike if spike is None else spike
+    if spike not in SPIKE_CONVENTIONS:
+        raise NIRImportError(f"spike = {spike!r} is not allowed; allowed: {', '.join(SPIKE_CONVENTIONS)}")
+    reset = conv.reset if reset is None else reset
     if reset not in (None, "zero", "subtract"):
         raise NIRImportError(f"reset = {reset!r} is not allowed; allowed: 'zero', 'subtract' or None")
+    if dt is None:
+        dt = conv.dt
     nodes: dict[str, Any] = dict(graph.nodes)
     bad = [f"{k!r} ({_kind(v)})" for k, v in nodes.items() if _kind(v) not in SUPPORTED_NODES]
     if bad:
@@ -424,11 +579,15 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
                 raise NIRImportError(f"NIR graph: edge ({a!r}, {b!r}) names no node {x!r}")
         succ[a].append(b)
     kinds = {k: _kind(v) for k, v in nodes.items()}
+    pred: dict[str, list[str]] = defaultdict(list)
+    for a, b in graph.edges:
+        pred[b].append(a)
     pops: dict[str, _Pop] = {}
     next_id = 0
     for k in nodes:
         if kinds[k] in NEURON_NODES:
-            pops[k] = _population(k, nodes[k], kinds[k], dt, reset, li_threshold)
+            pops[k] = _population(k, nodes[k], kinds[k], dt, reset, li_threshold, spike,
+                                  _neighbour_size(k, nodes, kinds, pred, succ))
             pops[k].first_id = next_id
             next_id += pops[k].size
 
@@ -483,7 +642,7 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
         for j in range(p.size):
             net.add_neuron(p.first_id + j, threshold=float(p.threshold[j]), leak=p.leak[j],
                            leak_shift=p.shift[j], reset=p.reset[j],
-                           bias=float(bias_cur[k][j] * p.gain[j] * dt), name=f"{k}[{j}]")
+                           bias=float(bias_cur[k][j] * p.bias_gain[j]), name=f"{k}[{j}]")
     out_sel: dict[int, int] = {}
     in_nodes = sorted(k for k in nodes if kinds[k] == "Input")
     out_nodes = sorted(k for k in nodes if kinds[k] == "Output")
@@ -556,9 +715,40 @@ def from_nir(graph: Any, dt: float | None = None, *, reset: str | None = None,
     if meta:
         _apply_meta(net, meta, pops)
     else:
+        spiking = [p.first_id + j for p in pops.values() if p.kind not in ("LI", "I") for j in range(p.size)]
+        zero = [i for i in spiking if net.neuron(i).reset is Reset.ZERO]
+        for i in zero:
+            net.neuron(i).refractory = conv.zero_reset_refractory
+        if conv.strict and zero:
+            net.metadata["strict_threshold"] = zero
+        if conv.every_step and spiking:
+            clock = max(n.id for n in net.neurons) + 1
+            net.add_neuron(clock, threshold=1, leak="full", bias=1, name="clock")
+            for i in spiking:
+                net.add_synapse(clock, i, 0, 1)
+            log.info("NIR import (%s): clock neuron %d touches all %d neurons every step (weight-0 "
+                     "synapses), as %s updates every neuron every step", conv.name, clock,
+                     len(spiking), conv.name)
         _whole_numbers_to_int(net)
     net.validate()
     return net
+
+
+def _neighbour_size(k: str, nodes: dict[str, Any], kinds: dict[str, str],
+                    pred: dict[str, list[str]], succ: dict[str, list[str]]) -> int:
+    """Neurons in node ``k``: its own parameter size, or, when its parameters are scalars (as
+    snnTorch writes a shared ``beta``), the rows of the weight feeding it or the columns of the
+    weight it feeds."""
+    n = _size(nodes[k], kinds[k])
+    if n != 1:
+        return n
+    for a in pred[k]:
+        if kinds[a] in ("Affine", "Linear"):
+            return int(np.asarray(nodes[a].weight).shape[0])
+    for b in succ[k]:
+        if kinds[b] in ("Affine", "Linear"):
+            return int(np.asarray(nodes[b].weight).shape[-1])
+    return n
 
 
 def _whole_numbers_to_int(net: Network) -> None:
@@ -566,8 +756,9 @@ def _whole_numbers_to_int(net: Network) -> None:
     vals = [n.threshold for n in net.neurons] + [n.bias for n in net.neurons]
     vals += [s.weight for s in net.synapses]
     if all(float(v).is_integer() for v in vals):
+        strict = set(net.metadata.pop("strict_threshold", []))
         for n in net.neurons:
-            n.threshold, n.bias = int(n.threshold), int(n.bias)
+            n.threshold, n.bias = int(n.threshold) + (n.id in strict), int(n.bias)
         for s in net.synapses:
             s.weight = int(s.weight)
 

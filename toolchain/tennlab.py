@@ -60,9 +60,14 @@ thresholds (RISP-F allows ``min_threshold < 0``; the IR needs θ ≥ 0), noise (
 warning), parallel edges on export, and on export every IR feature RISP lacks (``subtract``
 reset, ``shift`` leak, refractory, bias, non-uniform ``v_min``).
 
-``fire_like_ravens`` is imported with a warning: RISP then *reports* a spike one step after
-the step in which it is decided, while delivery (``t + delay``) and the charge reset are
-unchanged, so the reference model's spike times are one step earlier than RISP's report.
+``fire_like_ravens``: RISP *reports* a spike one step after the step in which it is decided,
+while delivery (``t + delay``) and the charge reset are unchanged. The reference model gives
+the decision time; :func:`tennlab_result` moves spikes to RISP's reported time (and
+``spikeforge simulate`` does so for a RISP network).
+
+``threshold_inclusive: false`` in a float (RISP-F) network: the neurons are listed in
+``metadata["strict_threshold"]``, so quantization gives them ``⌊θ·s⌋ + 1`` and ``> θ`` survives
+(θ = 0.9 and an input of 0.9 no longer round to the same integer and fire).
 
 Where the sources disagree: ``risp.md`` (Test 11) says the potential is clamped to
 ``min_potential`` "at the end of integration"; ``risp.cpp`` clamps a neuron's charge *before*
@@ -94,6 +99,7 @@ from typing import Any
 
 from .fsutil import write_atomic
 from .ir import Leak, Network, NetworkError, Neuron, Port, Reset, Synapse, read_json_file
+from .reference import SimResult
 
 __all__ = [
     "export_tennlab",
@@ -102,6 +108,7 @@ __all__ = [
     "read_tennlab",
     "risp_preset",
     "tennlab_inputs",
+    "tennlab_result",
     "tennlab_steps",
     "write_tennlab",
 ]
@@ -478,6 +485,7 @@ def import_tennlab(
         raise NetworkError(f"TENNLab network: field 'Nodes' is {type(nodes).__name__}; expected a JSON array")
     net = Network()
     seen: set[int] = set()
+    strict: list[int] = []
     v_min = risp.value(risp.min_potential)
     for k, nd in enumerate(nodes):
         el = f"node #{k}"
@@ -506,6 +514,8 @@ def import_tennlab(
         theta: Number = risp.value(thr)
         if not risp.threshold_inclusive:
             theta = theta + 1 if risp.discrete else theta + FLOAT_EXCLUSIVE_EPSILON
+            if not risp.discrete:  # quantization keeps "> θ": integer threshold ⌊θ·s⌋ + 1
+                strict.append(nid)
         if risp.leak_mode == "configurable":
             leak = Leak.FULL if vals[nprops["Leak"].index] != 0 else Leak.NONE
         else:
@@ -570,6 +580,8 @@ def import_tennlab(
                 raise NetworkError(f"{field}[{k}]: node id {nid} names no node")
             ports.append(Port(name=f"{prefix}{k}", neuron=nid))
     net.metadata["tennlab"] = meta
+    if strict:
+        net.metadata["strict_threshold"] = strict
     return net.validate()
 
 
@@ -859,3 +871,27 @@ def tennlab_steps(net: Network, duration: int) -> int:
     if not isinstance(duration, int) or duration < 0:
         raise ValueError(f"duration = {duration!r} is out of range; allowed: an integer >= 0")
     return duration + 1 if _risp_of(net).run_time_inclusive else duration
+
+
+def tennlab_result(net: Network, result: SimResult) -> SimResult:
+    """The spikes of a reference-model run as RISP reports them.
+
+    With ``fire_like_ravens`` RISP decides a spike at step ``t`` (delivery at ``t + delay`` and
+    the charge reset are unchanged) but reports it at ``t + 1`` ("neurons fire the timestep
+    after", TENNLab's RAVENS note): every spike time moves one step later and a spike decided at
+    the run's last step falls outside it (RISP reports it at step 0 of the next ``run()``).
+    Without ``fire_like_ravens`` the result is returned unchanged.
+
+    Parameters
+    ----------
+    net
+        The network (its ``metadata["tennlab"]["proc_params"]``).
+    result
+        What :func:`~spikeforge.toolchain.reference.simulate` returned for ``net``.
+    """
+    if not _risp_of(net).fire_like_ravens:
+        return result
+    keep = result.spike_times + 1 < result.steps
+    return SimResult(neuron_ids=result.neuron_ids, steps=result.steps,
+                     spike_times=result.spike_times[keep] + 1, spike_index=result.spike_index[keep],
+                     potentials=result.potentials, events=result.events)

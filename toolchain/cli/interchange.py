@@ -11,7 +11,7 @@ import sys
 
 from spikeforge.toolchain.compiler import quantize_network
 from spikeforge.toolchain.ir import save_network
-from spikeforge.toolchain.nirio import read_nir, write_nir
+from spikeforge.toolchain.nirio import PRODUCERS, SPIKE_CONVENTIONS, read_nir, write_nir
 from spikeforge.toolchain.tennlab import write_tennlab
 
 from .common import add_target_option, load_any, target
@@ -20,8 +20,8 @@ __all__ = ["register"]
 
 _IMPORT_EPILOG = """\
 examples:
-  spikeforge import nir snntorch_model.nir -o net.json --dt 1e-3
-  spikeforge import nir model.nir -o net.json --reset subtract   # snnTorch's default reset
+  spikeforge import nir snntorch_model.nir -o net.json --producer snntorch   # dt 1e-4, step, subtract
+  spikeforge import nir model.nir -o net.json --dt 1e-3 --spike impulse --reset zero
   spikeforge import nir model.nir -o net.json --target up5k       # float weights -> integers
   spikeforge import tennlab risp_net.json -o net.json"""
 
@@ -42,11 +42,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     ip.add_argument("format", choices=("nir", "tennlab"), help="format of FILE")
     ip.add_argument("file", metavar="FILE", help="file to read")
     ip.add_argument("-o", "--output", required=True, metavar="NETWORK", help="spikeforge JSON to write")
+    ip.add_argument("--producer", choices=tuple(PRODUCERS), default="generic",
+                    help="NIR: the tool that wrote FILE; sets the defaults of --dt, --spike and "
+                         "--reset to that tool's conventions (snntorch: 1e-4, step, subtract; "
+                         "generic: 1e-3, impulse, zero; see docs/nir-mapping.md)")
     ip.add_argument("--dt", type=float, default=None,
-                    help="NIR: seconds per step (default: what a spikeforge export recorded, else 1e-3)")
+                    help="NIR: seconds per step (default: the producer's, else what a spikeforge "
+                         "export recorded, else 1e-3)")
+    ip.add_argument("--spike", choices=SPIKE_CONVENTIONS, default=None,
+                    help="NIR: what a spike means: a Dirac impulse (dv = r*w/tau, decay exp(-dt/tau)) "
+                         "or one step of current (dv = r*w*dt/tau, decay 1-dt/tau); default: the producer's")
     ip.add_argument("--reset", choices=("zero", "subtract"), default=None,
-                    help="NIR: reset mode of every spiking node (NIR 1.0 cannot say; default: "
-                         "recorded by spikeforge, else zero)")
+                    help="NIR: reset mode of every spiking node (NIR 1.0 cannot say; default: the "
+                         "producer's, else recorded by spikeforge, else zero)")
     ip.add_argument("--li-threshold", type=float, default=1.0,
                     help="NIR: threshold given to LI and I nodes (default: 1.0)")
     add_target_option(ip, None, "quantize a float import for this core with the compiler's quantize_network "
@@ -69,7 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     if args.format == "nir":
-        net = read_nir(args.file, args.dt, reset=args.reset, li_threshold=args.li_threshold)
+        net = read_nir(args.file, args.dt, reset=args.reset, li_threshold=args.li_threshold,
+                       producer=args.producer, spike=args.spike)
     else:
         net = load_any(args.file, "tennlab")
     note = ""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from spikeforge.toolchain.ir import NetworkError
 from spikeforge.toolchain.reference import DEFAULT_POTENTIAL_BITS, simulate
+from spikeforge.toolchain.tennlab import tennlab_result, tennlab_steps
 
 from .common import FORMATS, UsageError, load_any, load_inputs, summary
 
@@ -25,7 +26,9 @@ NETWORK is a spikeforge network JSON file or a TENNLab RISP network JSON file (d
 "Nodes"/"Edges" keys, or forced with --format). The inputs file is a JSON array of
 [input_index, time, value] triples: at step `time`, `value` is added as-is to the neuron bound
 to input port `input_index` (TENNLab's normalised spike values are not rescaled here; see
-spikeforge.toolchain.tennlab.tennlab_inputs).
+spikeforge.toolchain.tennlab.tennlab_inputs). A TENNLab RISP network runs as RISP's run(N)
+does: N + 1 steps with run_time_inclusive, and with fire_like_ravens each spike is reported
+one step after it is decided (as RISP prints it).
 
 Output: a short summary (steps, spikes, spikes per output port), or with --json exactly
   {"fire_counts": {"<neuron id>": n, ...}, "spikes": [[neuron_id, t], ...]}
@@ -44,19 +47,29 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if not 2 <= args.potential_bits <= 62:
         raise UsageError(f"--potential-bits = {args.potential_bits} is out of range; allowed: 2..62")
     net = load_any(args.network, args.format)
+    if not net.is_integer():
+        raise UsageError(f"{args.network}: a network with non-integer values (e.g. RISP-F, discrete: "
+                         "false); the reference model is integer: quantize it first with `spikeforge import tennlab|nir FILE "
+                         "-o net.json --target PRESET` and simulate net.json")
+    risp = "tennlab" in net.metadata
+    steps = tennlab_steps(net, args.steps) if risp else args.steps
+    if steps != args.steps:
+        log.info("run_time_inclusive: RISP's run(%d) performs %d steps", args.steps, steps)
     inputs = load_inputs(args.inputs) if args.inputs else []
     t0 = time.perf_counter()
     try:
-        res = simulate(net, inputs, args.steps, potential_bits=args.potential_bits)
+        res = simulate(net, inputs, steps, potential_bits=args.potential_bits)
     except ValueError as e:  # includes NetworkError: a network or inputs the model refuses
         where = args.inputs if args.inputs and not isinstance(e, NetworkError) else args.network
         raise UsageError(f"{where}: {e}") from None
-    log.info("simulated %d steps in %.3f s (%d synaptic events)", args.steps, time.perf_counter() - t0, res.events)
+    if risp:
+        res = tennlab_result(net, res)  # fire_like_ravens: spikes at the step RISP reports them
+    log.info("simulated %d steps in %.3f s (%d synaptic events)", steps, time.perf_counter() - t0, res.events)
     if args.raster:
         # matplotlib is slow to import: only when a plot is asked for
         from spikeforge.toolchain.plot import save_raster
 
-        save_raster(res, net, args.raster, title=f"{Path(args.network).name}: {args.steps} steps")
+        save_raster(res, net, args.raster, title=f"{Path(args.network).name}: {steps} steps")
     if args.json:
         doc = {"fire_counts": {str(k): v for k, v in res.fire_counts.items()},
                "spikes": [[i, t] for i, t in res.spikes]}

@@ -214,12 +214,25 @@ def _as_int(net: Network) -> Network:
     return out
 
 
+def _strict(x: float) -> int:
+    """The least integer ``> x`` (``x`` within 1e-9 of an integer counts as that integer)."""
+    r = round(x)
+    return int(r) + 1 if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else math.floor(x) + 1
+
+
 def _scaled(net: Network, scale: dict[int, float], potential_lo: int | None = None) -> Network:
-    """The network with each neuron's θ, b, v_min and in-weights times its scale, rounded."""
+    """The network with each neuron's θ, b, v_min and in-weights times its scale, rounded.
+
+    A neuron listed in ``metadata["strict_threshold"]`` fires on ``v > θ`` (NIR's and snnTorch's
+    rule, TENNLab's ``threshold_inclusive: false``): its integer threshold is ``⌊θ·s⌋ + 1``, so
+    that ``v_q ≥ θ_q`` ⇔ ``v_q > θ·s`` for every integer ``v_q`` (a plain rounding would make an
+    input equal to θ fire)."""
     out = _clone(net)
+    strict = set(net.metadata.get("strict_threshold", []))
+    out.metadata.pop("strict_threshold", None)
     for n in out.neurons:
         s = scale[n.id]
-        n.threshold = _round1(n.threshold * s)
+        n.threshold = _strict(n.threshold * s) if n.id in strict else _round1(n.threshold * s)
         n.bias = _round1(n.bias * s)
         if n.v_min is not None:
             v = _round1(n.v_min * s)
@@ -267,6 +280,21 @@ def _group_scales(net: Network, config: CoreConfig, groups: dict[int, int]) -> d
     for nid, f in fan.items():
         cap(groups[nid], amax, f)
     return {g: (1.0 if math.isinf(s) else s) for g, s in best.items()}
+
+
+def _warn_collapse(net: Network, q: Network, scale: dict[int, float]) -> None:
+    """Log a warning when non-zero thresholds or biases became 0 (the network's behaviour changes:
+    a threshold of 0 fires on any event, a lost bias stops a neuron that fired on its own)."""
+    for field_ in ("threshold", "bias"):
+        lost = [(a, b) for a, b in zip(net.neurons, q.neurons, strict=True)
+                if float(getattr(a, field_)) != 0 and int(getattr(b, field_)) == 0]
+        if lost:
+            a = lost[0][0]
+            log.warning("quantization rounded %d of %d non-zero %s to 0 (e.g. neuron %d: %s %g at "
+                        "scale %.4g); the integer network behaves differently: for a NIR import check "
+                        "--producer and --dt, else use a wider core (--target)",
+                        len(lost), sum(1 for n in net.neurons if float(getattr(n, field_)) != 0),
+                        "thresholds" if field_ == "threshold" else "biases", a.id, field_, float(getattr(a, field_)), scale[a.id])
 
 
 def quantize_network(
@@ -355,6 +383,7 @@ def quantize_network(
         if th > 0 and _round1(th) == 0:
             notes.append(f"neuron {a.id}: threshold {a.threshold} rounds to 0 at scale {scale[a.id]:.4g}")
             break
+    _warn_collapse(net, q, scale)
     exact = werr == 0.0 and perr == 0.0
     in_scales = [scale[p.neuron] for p in net.inputs]
     rep = QuantizeReport(
