@@ -28,6 +28,13 @@ contents at :data:`IDENT_ADDR`), sent with its header just before it. The
 :class:`~spikeforge.firmware.framing.FrameSender` appends the CRC and COBS-encodes from the
 RAM. The engine never waits on anything that cannot finish: committed frames are complete,
 the core finishes every command, the UART always drains.
+
+:class:`CommandEngine` composes five components: :class:`CommandSequencer` (the command FSM:
+it takes the frame's bytes, drives the core, posts replies) asks :class:`RequestChecker` for
+each request's :class:`Verdict` (steps 1 and 3) over :data:`CHECK_SIGNATURE`, and has
+:class:`ReplyWriter` build each reply in :class:`ReplyBuffer`'s RAM and start its sender over
+:data:`REPLY_SIGNATURE`; :class:`CounterBank` updates the counters in the same RAM between
+requests.
 """
 
 from __future__ import annotations
@@ -226,7 +233,7 @@ CHECK_SIGNATURE = wiring.Signature({
     "take_seq": Out(1),  # the frame byte on ``data`` is the seq
     "take_op": Out(1),  # the frame byte on ``data`` is the op: start the length checks
     "last": Out(8),  # the seq of the last executed command
-    "ready": In(1),  # the length checks have finished: ``verdict`` holds
+    "ready": In(1),  # the length checks have finished: ``verdict`` holds from the next clock
     "verdict": In(Verdict),
     "seq": In(8),
     "op": In(8),
@@ -252,6 +259,12 @@ class RequestChecker(wiring.Component):
     """Latches a request's seq and op and decides what to do with it: the op, its payload
     length (:func:`~spikeforge.firmware.protocol.check_payload_length`; the beat-multiple test
     is a subtract loop, one clock per beat) and its sequence number.
+
+    The verdict is registered (it is off the board design's critical path: the ``seq`` / ``last``
+    compare no longer feeds the sequencer's enables). It holds one clock after ``ready`` rises:
+    the sequencer reads it in its state after the one that saw ``ready``, and its inputs (``seq``
+    and ``op`` latched before, ``x`` done, ``last`` changed only by the previous request) have
+    not changed since.
 
     Parameters
     ----------
@@ -297,21 +310,21 @@ class RequestChecker(wiring.Component):
                 m.d.comb += [known.eq(1), len_ok.eq((plen >= 2) & (x == 0))]
         V = Verdict
         with m.If(~known):
-            m.d.comb += c.verdict.eq(V.UNKNOWN_OP)
+            m.d.sync += c.verdict.eq(V.UNKNOWN_OP)
         with m.Elif(~len_ok):
-            m.d.comb += c.verdict.eq(V.BAD_LENGTH)
+            m.d.sync += c.verdict.eq(V.BAD_LENGTH)
         with m.Elif(op == Op.IDENTIFY):
-            m.d.comb += c.verdict.eq(V.IDENTIFY)
+            m.d.sync += c.verdict.eq(V.IDENTIFY)
         with m.Elif(op == Op.READ_COUNTERS):
-            m.d.comb += c.verdict.eq(V.READ_COUNTERS)
+            m.d.sync += c.verdict.eq(V.READ_COUNTERS)
         with m.Elif(seq == c.last):
-            m.d.comb += c.verdict.eq(V.DUPLICATE)
+            m.d.sync += c.verdict.eq(V.DUPLICATE)
         with m.Elif(seq != (c.last + 1)[:8]):
-            m.d.comb += c.verdict.eq(V.BAD_SEQ)
+            m.d.sync += c.verdict.eq(V.BAD_SEQ)
         with m.Elif(op == Op.RESET):
-            m.d.comb += c.verdict.eq(V.RESET)
+            m.d.sync += c.verdict.eq(V.RESET)
         with m.Else():
-            m.d.comb += c.verdict.eq(V.EXECUTE)
+            m.d.sync += c.verdict.eq(V.EXECUTE)
         m.d.comb += [c.ready.eq(x < nb), c.seq.eq(seq), c.op.eq(op)]
         return m
 
