@@ -806,7 +806,7 @@ class CommandEngine(wiring.Component):
         m.submodules.writer = wr = ReplyWriter(self.cfg, len(self.identify))
         # RESET's fingerprint is compared with the copy inside the IDENTIFY ROM (no logic ROM)
         fp_addr = IDENT_ADDR + self.identify.index(proto.fingerprint_bytes(self.cfg))
-        m.submodules.seq = sq = CommandSequencer(self.cfg, fp_addr)
+        m.submodules.sequencer = sq = CommandSequencer(self.cfg, fp_addr)
 
         # requests: the receiver's frames through the sequencer, which has the checker judge them
         wiring.connect(m, wiring.flipped(self.frame), sq.frame)
