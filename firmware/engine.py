@@ -28,14 +28,21 @@ contents at :data:`IDENT_ADDR`), sent with its header just before it. The
 :class:`~spikeforge.firmware.framing.FrameSender` appends the CRC and COBS-encodes from the
 RAM. The engine never waits on anything that cannot finish: committed frames are complete,
 the core finishes every command, the UART always drains.
+
+:class:`CommandEngine` composes five components: :class:`CommandSequencer` (the command FSM:
+it takes the frame's bytes, drives the core, posts replies) asks :class:`RequestChecker` for
+each request's :class:`Verdict` (steps 1 and 3) over :data:`CHECK_SIGNATURE`, and has
+:class:`ReplyWriter` build each reply in :class:`ReplyBuffer`'s RAM and start its sender over
+:data:`REPLY_SIGNATURE`; :class:`CounterBank` updates the counters in the same RAM between
+requests.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -46,7 +53,10 @@ from spikeforge.hdl.protocol import OP_BITS, Opcode, addr_bits, command_layout, 
 from . import protocol as proto
 from .framing import FrameSender, body_layout
 
-__all__ = ["IDENT_ADDR", "SPIKE_ADDR", "CommandEngine", "CounterBank", "ReplyBuffer"]
+__all__ = [
+    "CHECK_SIGNATURE", "IDENT_ADDR", "REPLY_SIGNATURE", "SPIKE_ADDR", "CommandEngine", "CommandSequencer",
+    "CounterBank", "ReplyBuffer", "ReplyKind", "ReplyWriter", "RequestChecker", "Verdict",
+]
 
 #: RAM address of the IDENTIFY payload ROM (its reply header goes in the 3 bytes before it).
 IDENT_ADDR = 320
@@ -193,6 +203,549 @@ class CounterBank(wiring.Component):
         return m
 
 
+class Verdict(enum.Enum, shape=3):
+    """What the :class:`RequestChecker` makes of a request, in the order it checks (the first
+    that applies)."""
+
+    UNKNOWN_OP = 0  #: not an op of the protocol
+    BAD_LENGTH = 1  #: the payload length does not fit the op
+    IDENTIFY = 2  #: IDENTIFY: execute (opens a session)
+    READ_COUNTERS = 3  #: READ_COUNTERS: execute
+    DUPLICATE = 4  #: a sequenced op with ``seq == last``: re-send the final reply
+    BAD_SEQ = 5  #: a sequenced op with ``seq`` other than ``last + 1``
+    RESET = 6  #: RESET in sequence: check the fingerprint, then clear
+    EXECUTE = 7  #: LOAD / INPUT / RUN / STEP in sequence
+
+
+class ReplyKind(enum.Enum, shape=3):
+    """The shape of a reply: where its header goes and what follows the status byte."""
+
+    PLAIN = 0  #: header, and ``last`` / ``last + 1`` for a NAK / BAD_SEQ
+    DONE = 1  #: header and the Done record
+    COUNTERS = 2  #: header, the core's Counters bytes, the RAM counters in place
+    IDENT = 3  #: header before the IDENTIFY ROM
+    MORE = 4  #: header before the spikes (a MORE reply)
+    FINAL = 5  #: header, the Done record, the spikes
+
+
+#: The command sequencer's side of the :class:`RequestChecker` (the checker's is flipped).
+CHECK_SIGNATURE = wiring.Signature({
+    "take_seq": Out(1),  # the frame byte on ``data`` is the seq
+    "take_op": Out(1),  # the frame byte on ``data`` is the op: start the length checks
+    "last": Out(8),  # the seq of the last executed command
+    "ready": In(1),  # the length checks have finished: ``verdict`` holds from the next clock
+    "verdict": In(Verdict),
+    "seq": In(8),
+    "op": In(8),
+})
+
+#: The command sequencer's side of the :class:`ReplyWriter` (the writer's is flipped).
+REPLY_SIGNATURE = wiring.Signature({
+    "post": Out(1),  # latch ``status`` and ``kind``: the next reply
+    "status": Out(8),
+    "kind": Out(ReplyKind),
+    "send": Out(1),  # build the posted reply once the sender is idle and send it (hold until ``sent``)
+    "sent": In(1),  # the sender has been started (last clock of ``send``)
+    "more": In(1),  # the posted reply is a MORE reply
+    "rewind": Out(1),  # no spikes buffered
+    "pack": Out(1),  # write the spike on the writer's ``spike`` into the RAM (hold until ``packed``)
+    "packed": In(1),  # its last byte is written
+    "full": In(1),  # a MORE reply's worth of spikes is buffered
+    "spill": In(1),  # more spikes are buffered than a final reply holds
+})
+
+
+class RequestChecker(wiring.Component):
+    """Latches a request's seq and op and decides what to do with it: the op, its payload
+    length (:func:`~spikeforge.firmware.protocol.check_payload_length`; the beat-multiple test
+    is a subtract loop, one clock per beat) and its sequence number.
+
+    The verdict is registered (it is off the board design's critical path: the ``seq`` / ``last``
+    compare no longer feeds the sequencer's enables). It holds one clock after ``ready`` rises:
+    the sequencer reads it in its state after the one that saw ``ready``, and its inputs (``seq``
+    and ``op`` latched before, ``x`` done, ``last`` changed only by the previous request) have
+    not changed since.
+
+    Parameters
+    ----------
+    beat
+        Bytes per core command beat (:func:`~spikeforge.firmware.protocol.beat_bytes`).
+
+    Members
+    -------
+    data : In(8)
+        The frame's byte.
+    length : In(8)
+        The frame's body length (seq, op, payload; the receiver's, valid with the op byte).
+    ctl : In(CHECK_SIGNATURE)
+        Latch commands in, the verdict out.
+    """
+
+    def __init__(self, beat: int) -> None:
+        self.beat = beat
+        super().__init__({"data": In(8), "length": In(8), "ctl": In(CHECK_SIGNATURE)})
+
+    def elaborate(self, platform: Any) -> Module:
+        m, nb, c, Op = Module(), self.beat, self.ctl, proto.Op
+        seq, op, plen, x = Signal(8), Signal(8), Signal(8), Signal(8)
+        with m.If(c.take_seq):
+            m.d.sync += seq.eq(self.data)
+        with m.If(c.take_op):  # x: the beats' bytes, less beats while at least one is left
+            m.d.sync += [op.eq(self.data), plen.eq(self.length - 2),
+                         x.eq(self.length - 2 - Cat(Const(0, 1), self.data == Op.STEP))]
+        with m.Elif(x >= nb):
+            m.d.sync += x.eq(x - nb)
+        beats_ok = (plen != 0) & (x == 0)
+        len_ok, known = Signal(), Signal()
+        with m.Switch(op):
+            with m.Case(Op.IDENTIFY, Op.READ_COUNTERS):
+                m.d.comb += [known.eq(1), len_ok.eq(plen == 0)]
+            with m.Case(Op.RESET):
+                m.d.comb += [known.eq(1), len_ok.eq((plen == 0) | (plen == 8))]
+            with m.Case(Op.LOAD, Op.INPUT):
+                m.d.comb += [known.eq(1), len_ok.eq(beats_ok)]
+            with m.Case(Op.RUN):
+                m.d.comb += [known.eq(1), len_ok.eq(plen == 2)]
+            with m.Case(Op.STEP):
+                m.d.comb += [known.eq(1), len_ok.eq((plen >= 2) & (x == 0))]
+        V = Verdict
+        with m.If(~known):
+            m.d.sync += c.verdict.eq(V.UNKNOWN_OP)
+        with m.Elif(~len_ok):
+            m.d.sync += c.verdict.eq(V.BAD_LENGTH)
+        with m.Elif(op == Op.IDENTIFY):
+            m.d.sync += c.verdict.eq(V.IDENTIFY)
+        with m.Elif(op == Op.READ_COUNTERS):
+            m.d.sync += c.verdict.eq(V.READ_COUNTERS)
+        with m.Elif(seq == c.last):
+            m.d.sync += c.verdict.eq(V.DUPLICATE)
+        with m.Elif(seq != (c.last + 1)[:8]):
+            m.d.sync += c.verdict.eq(V.BAD_SEQ)
+        with m.Elif(op == Op.RESET):
+            m.d.sync += c.verdict.eq(V.RESET)
+        with m.Else():
+            m.d.sync += c.verdict.eq(V.EXECUTE)
+        m.d.comb += [c.ready.eq(x < nb), c.seq.eq(seq), c.op.eq(op)]
+        return m
+
+
+class ReplyWriter(wiring.Component):
+    """Writes replies into the :class:`ReplyBuffer`'s RAM and starts its sender: the header
+    (``seq``, ``op | 0x80``, status; a NAK's is ``0, 0xFF``), the NAK / BAD_SEQ byte, the Done
+    or Counters record, and the spikes of a RUN / STEP (at :data:`SPIKE_ADDR` on, 4 bytes each),
+    one byte per clock.
+
+    Parameters
+    ----------
+    cfg
+        The core configuration.
+    identify_bytes
+        Length of the IDENTIFY payload.
+
+    Members
+    -------
+    ctl : In(REPLY_SIGNATURE)
+        From the command sequencer.
+    seq, op, last : In(8)
+        The request's seq and op, the last executed seq.
+    count, timestep, events, cycles, errors : In
+        The record fields: Done.count, the core's status.
+    spike : In(spike_layout(cfg))
+        The spike ``ctl.pack`` writes.
+    busy : In(1)
+        The sender is sending (the RAM is its).
+    go, start, length : Out
+        Start the sender (see :class:`ReplyBuffer`).
+    write : Out(write_port(9, 8))
+        The RAM's write port.
+    """
+
+    def __init__(self, cfg: CoreConfig, identify_bytes: int) -> None:
+        self.cfg = cfg
+        self.identify_bytes = identify_bytes
+        super().__init__({
+            "ctl": In(REPLY_SIGNATURE),
+            "seq": In(8), "op": In(8), "last": In(8),
+            "count": In(32), "timestep": In(cfg.time_bits), "events": In(32), "cycles": In(32), "errors": In(16),
+            "spike": In(spike_layout(cfg)),
+            "busy": In(1),
+            "go": Out(1), "start": Out(9), "length": Out(8),
+            "write": Out(write_port(9, 8)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m, c, K, S = Module(), self.ctl, ReplyKind, proto.Status
+        status, kind = Signal(8), Signal(ReplyKind)
+        with m.If(c.post):
+            m.d.sync += [status.eq(c.status), kind.eq(c.kind)]
+        wa = Signal(9)  # next header / record byte
+        spa = Signal(9, init=SPIKE_ADDR)  # next spike byte
+        j = Signal(5)  # record byte
+        bsel = Signal(2)  # spike byte (wraps to 0 after each spike)
+        is_nak = status[4:] == 1  # 0x10..0x12
+        n_core = proto.COUNTERS_BYTES - 12  # timestep, events, cycles, core_errors
+        base, endp = self._span(m, kind, wa, spa, n_core)
+        m.d.comb += [c.more.eq(kind == K.MORE), c.full.eq(spa == SPIKE_ADDR + 4 * SPIKE_CAP),
+                     c.spill.eq(spa > SPIKE_ADDR + 4 * proto.SPIKES_PER_FINAL)]
+        with m.If(c.rewind):
+            m.d.sync += spa.eq(SPIKE_ADDR)
+
+        # the record bytes: Done = V[0:8], Counters = V[0:4] + V[8:18] + the RAM counters
+        ts32 = Signal(32)
+        m.d.comb += ts32.eq(self.timestep)
+        vspace = Cat(ts32, self.count, self.events, self.cycles, self.errors)
+        vidx = Signal(5)
+        m.d.comb += vidx.eq(j + Cat(Const(0, 2), (kind == K.COUNTERS) & (j >= 4)))
+        sp_bytes = Cat(self.spike.neuron, Const(0, 16 - self.cfg.neuron_bits), self.spike.time[:16])
+        w_sel = Signal(3)  # 0 none, 1 seq, 2 op, 3 status, 4 extra byte, 5 record, 6 spike
+        w_data = self.write.data
+        with m.Switch(w_sel):
+            with m.Case(1):
+                m.d.comb += w_data.eq(Mux(is_nak, 0, self.seq))
+            with m.Case(2):
+                m.d.comb += w_data.eq(Mux(is_nak, proto.NAK_OP, self.op | proto.REPLY_FLAG))
+            with m.Case(3):
+                m.d.comb += w_data.eq(status)
+            with m.Case(4):
+                m.d.comb += w_data.eq(Mux(is_nak, self.last, (self.last + 1)[:8]))
+            with m.Case(5):
+                with m.Switch(vidx):
+                    for k in range(len(vspace) // 8):
+                        with m.Case(k):
+                            m.d.comb += w_data.eq(vspace[8 * k:8 * k + 8])
+            with m.Case(6):
+                with m.Switch(bsel):
+                    for k in range(4):
+                        with m.Case(k):
+                            m.d.comb += w_data.eq(sp_bytes[8 * k:8 * k + 8])
+        m.d.comb += [self.write.en.eq(w_sel != 0), self.write.addr.eq(Mux(w_sel == 6, spa, wa))]
+        with m.If((w_sel != 0) & (w_sel < 6)):
+            m.d.sync += wa.eq(wa + 1)
+        with m.If(c.pack):
+            m.d.comb += [w_sel.eq(6), c.packed.eq(bsel == 3)]
+            m.d.sync += [bsel.eq(bsel + 1), spa.eq(spa + 1)]
+
+        with m.FSM():
+            with m.State("IDLE"):  # the sender's RAM ports are free once it is idle
+                with m.If(c.send & ~self.busy):
+                    m.d.sync += [wa.eq(base), j.eq(0)]
+                    m.next = "HDR0"
+            for state, sel, nxt in (("HDR0", 1, "HDR1"), ("HDR1", 2, "HDR2"), ("HDR2", 3, "SEND"),
+                                    ("XBYTE", 4, "SEND")):
+                with m.State(state):
+                    m.d.comb += w_sel.eq(sel)
+                    m.next = nxt
+                    if state == "HDR2":
+                        with m.If((kind == K.PLAIN) & (is_nak | (status == S.BAD_SEQ))):
+                            m.next = "XBYTE"
+                        with m.If((kind == K.DONE) | (kind == K.COUNTERS) | (kind == K.FINAL)):
+                            m.next = "REC"
+            with m.State("REC"):
+                m.d.comb += w_sel.eq(5)
+                m.d.sync += j.eq(j + 1)
+                with m.If(j == Mux(kind == K.COUNTERS, n_core - 1, proto.DONE_BYTES - 1)):
+                    m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [self.go.eq(1), self.start.eq(base), self.length.eq((endp - base)[:8]), c.sent.eq(1)]
+                with m.If(kind == K.MORE):
+                    m.d.sync += spa.eq(SPIKE_ADDR)
+                m.next = "IDLE"
+        return m
+
+    def _span(self, m: Module, kind: Signal, wa: Signal, spa: Signal, n_core: int) -> tuple[Signal, Signal]:
+        """The reply's first RAM address (its header) and the address after its last byte."""
+        K = ReplyKind
+        base, endp = Signal(9), Signal(9)
+        with m.Switch(kind):
+            with m.Case(K.MORE):
+                m.d.comb += base.eq(SPIKE_ADDR - proto.REPLY_HEADER_BYTES)
+            with m.Case(K.IDENT):
+                m.d.comb += base.eq(IDENT_ADDR - proto.REPLY_HEADER_BYTES)
+            with m.Case(K.COUNTERS):
+                m.d.comb += base.eq(CTR_ADDR - n_core - proto.REPLY_HEADER_BYTES)
+        with m.Switch(kind):
+            with m.Case(K.MORE, K.FINAL):
+                m.d.comb += endp.eq(spa)
+            with m.Case(K.IDENT):
+                m.d.comb += endp.eq(IDENT_ADDR + self.identify_bytes)
+            with m.Case(K.COUNTERS):
+                m.d.comb += endp.eq(CTR_ADDR + 12)
+            with m.Default():
+                m.d.comb += endp.eq(wa)
+        return base, endp
+
+
+class Registers(NamedTuple):
+    """The :class:`CommandSequencer`'s registers shared by its states."""
+
+    steps: Signal  #: RUN / STEP's step count
+    then_run: Signal  #: RUN / STEP: run after the beats
+    sr: Signal  #: the beat being assembled (little-endian: the first byte ends up lowest)
+    cop: Signal  #: the core opcode the beats carry
+    nbyte: Signal  #: byte of the beat / of the fingerprint
+    wrong: Signal  #: RESET's fingerprint differs
+
+
+class CommandSequencer(wiring.Component):
+    """The command FSM: takes a checked request frame byte by byte, executes it on the core,
+    and has its replies written and sent (one request at a time; counter updates and NAKs
+    between requests).
+
+    Parameters
+    ----------
+    cfg
+        The core configuration.
+    fp_addr
+        RAM address of the core's fingerprint (inside the IDENTIFY ROM), which a RESET's is
+        compared with.
+
+    Members
+    -------
+    frame : In(stream.Signature(body_layout()))
+        Committed request bodies.
+    drop, drop_kind : In
+        The receiver dropped a frame (answered with a NAK once idle; NAKs piling up while a
+        command runs collapse into one, of the last kind).
+    check : Out(CHECK_SIGNATURE)
+        The :class:`RequestChecker`.
+    reply : Out(REPLY_SIGNATURE)
+        The :class:`ReplyWriter`.
+    cmd : Out(stream.Signature(command_layout(cfg)))
+        To the core.
+    spikes : In(stream.Signature(spike_layout(cfg)))
+        From the core (the writer takes the payload).
+    core_busy : In(1)
+        The core is executing.
+    count : Out(32)
+        Done.count: beats accepted or spikes sent by the last executed command.
+    inc : Out(6)
+        Counter increments (:class:`CounterBank`'s ``inc``; the receiver's are added outside).
+    ctr_pending, ctr_start, ctr_done
+        The :class:`CounterBank`'s ``pending``, ``start``, ``done``.
+    buf_busy : In(1)
+        The sender is sending.
+    borrow, borrow_addr, rd_data
+        The RAM's read port (RESET's fingerprint compare; see :class:`ReplyBuffer`).
+    idle : Out(1)
+        Waiting for a frame, nothing to send.
+    """
+
+    def __init__(self, cfg: CoreConfig, fp_addr: int) -> None:
+        self.cfg = cfg
+        self.fp_addr = fp_addr
+        self.nb = proto.beat_bytes(cfg)
+        super().__init__({
+            "frame": In(stream.Signature(body_layout())),
+            "drop": In(1), "drop_kind": In(2),
+            "check": Out(CHECK_SIGNATURE),
+            "reply": Out(REPLY_SIGNATURE),
+            "cmd": Out(stream.Signature(command_layout(cfg))),
+            "spikes": In(stream.Signature(spike_layout(cfg))),
+            "core_busy": In(1),
+            "count": Out(32),
+            "inc": Out(6),
+            "ctr_pending": In(1), "ctr_start": Out(1), "ctr_done": In(1),
+            "buf_busy": In(1),
+            "borrow": Out(1), "borrow_addr": Out(9), "rd_data": In(8),
+            "idle": Out(1),
+        })
+
+    def _post(self, status: int | Value, kind: ReplyKind) -> list:
+        """Post the next reply (built and sent in state REPLY)."""
+        return [self.reply.post.eq(1), self.reply.status.eq(status), self.reply.kind.eq(kind)]
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        S, K, f, nb = proto.Status, ReplyKind, self.frame, self.nb
+        last = Signal(8, init=0xFF)
+        fdone = Signal()  # the frame's last byte has been consumed
+        nak_pending, nak_kind = Signal(), Signal(2)
+        r = Registers(steps=Signal(16), then_run=Signal(), sr=Signal(8 * nb), cop=Signal(OP_BITS),
+                  nbyte=Signal(range(max(nb, 8) + 1)), wrong=Signal())
+        width = len(self.cmd.payload.as_value())
+        m.d.comb += [self.check.last.eq(last), self.cmd.payload.as_value().eq(Cat(r.cop, r.sr[OP_BITS:width]))]
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.ctr_pending & ~self.buf_busy):
+                    m.d.comb += self.ctr_start.eq(1)
+                    m.next = "COUNTERS"
+                with m.Elif(nak_pending & ~self.buf_busy):
+                    m.d.comb += self._post(S.BAD_CRC | nak_kind, K.PLAIN)
+                    m.d.sync += nak_pending.eq(0)
+                    m.next = "REPLY"
+                with m.Elif(f.valid):
+                    m.d.comb += [f.ready.eq(1), self.check.take_seq.eq(1)]
+                    m.next = "OPB"
+            with m.State("COUNTERS"):  # the counter bank updates one counter (2 clocks)
+                with m.If(self.ctr_done):
+                    m.next = "IDLE"
+            with m.State("OPB"):
+                m.d.comb += f.ready.eq(1)
+                with m.If(f.valid):
+                    m.d.comb += self.check.take_op.eq(1)
+                    m.d.sync += fdone.eq(f.payload.last)
+                    m.next = "MOD"
+            with m.State("MOD"):  # the checker's length arithmetic
+                with m.If(self.check.ready):
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                self._dispatch(m, last, r)
+            self._reset(m, last, fdone, r)
+            self._beats(m, fdone, r)
+            self._run(m, r)
+            with m.State("DRAIN"):  # consume what is left of the frame, then reply
+                with m.If(fdone):
+                    m.next = "REPLY"
+                with m.Else():
+                    m.d.comb += f.ready.eq(1)
+                    with m.If(f.valid):
+                        m.d.sync += fdone.eq(f.payload.last)
+            with m.State("REPLY"):  # the writer builds the posted reply and starts the sender
+                m.d.comb += self.reply.send.eq(1)
+                with m.If(self.reply.sent):
+                    m.next = "IDLE"
+                    with m.If(self.reply.more):
+                        m.next = "RUNWAIT"
+        with m.If(self.drop):
+            m.d.sync += [nak_pending.eq(1), nak_kind.eq(self.drop_kind)]
+        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~nak_pending & ~self.buf_busy & ~f.valid)
+        return m
+
+    def _dispatch(self, m: Module, last: Signal, r: Registers) -> None:
+        """State CHECK: act on the checker's verdict."""
+        S, K, V, Op, c = proto.Status, ReplyKind, Verdict, proto.Op, self.check
+        m.next = "DRAIN"
+        with m.Switch(c.verdict):
+            with m.Case(V.UNKNOWN_OP):
+                m.d.comb += [*self._post(S.UNKNOWN_OP, K.PLAIN), self.inc[CTR_REJECTED].eq(1)]
+            with m.Case(V.BAD_LENGTH):
+                m.d.comb += [*self._post(S.BAD_LENGTH, K.PLAIN), self.inc[CTR_REJECTED].eq(1)]
+            with m.Case(V.IDENTIFY):
+                m.d.comb += self._post(S.OK, K.IDENT)
+                m.d.sync += last.eq(c.seq)
+            with m.Case(V.READ_COUNTERS):
+                m.d.comb += self._post(S.OK, K.COUNTERS)
+            with m.Case(V.DUPLICATE):  # Done + the final reply's spikes, still in the RAM
+                m.d.comb += [*self._post(S.DUPLICATE, K.FINAL), self.inc[CTR_DUPLICATES].eq(1)]
+            with m.Case(V.BAD_SEQ):
+                m.d.comb += [*self._post(S.BAD_SEQ, K.PLAIN), self.inc[CTR_REJECTED].eq(1)]
+            with m.Case(V.RESET):
+                m.d.sync += [r.nbyte.eq(0), r.wrong.eq(0)]
+                m.next = "FP"
+            with m.Case(V.EXECUTE):
+                run = (c.op == Op.RUN) | (c.op == Op.STEP)
+                m.d.comb += self.reply.rewind.eq(1)
+                m.d.sync += [last.eq(c.seq), self.count.eq(0), r.nbyte.eq(0), r.then_run.eq(run),
+                             r.cop.eq(Mux(c.op == Op.LOAD, Opcode.WRITE.value, Opcode.INPUT.value))]
+                m.next = "BEATS"
+                with m.If(run):
+                    m.next = "STEPS0"
+
+    def _reset(self, m: Module, last: Signal, fdone: Signal, r: Registers) -> None:
+        """RESET: compare the optional fingerprint byte by byte (the RAM's copy), then CLEAR
+        the core and wait for it."""
+        f = self.frame
+        with m.State("FP"):
+            with m.If(fdone):
+                with m.If(r.wrong):
+                    m.d.comb += [*self._post(proto.Status.WRONG_CORE, ReplyKind.PLAIN), self.inc[CTR_REJECTED].eq(1)]
+                    m.next = "REPLY"
+                with m.Else():
+                    m.d.comb += self.reply.rewind.eq(1)
+                    m.d.sync += [last.eq(self.check.seq), self.count.eq(0), r.cop.eq(Opcode.CLEAR.value)]
+                    m.next = "PUSH_CLR"
+            with m.Elif(~self.buf_busy):  # borrow the RAM's read port
+                m.d.comb += [self.borrow.eq(1), self.borrow_addr.eq(self.fp_addr + r.nbyte)]
+                m.next = "FP_CMP"
+        with m.State("FP_CMP"):  # rd_data: the board's fingerprint byte
+            m.d.comb += [self.borrow.eq(1), self.borrow_addr.eq(self.fp_addr + r.nbyte), f.ready.eq(1)]
+            with m.If(f.valid):
+                m.d.sync += [r.nbyte.eq(r.nbyte + 1), fdone.eq(f.payload.last),
+                             r.wrong.eq(r.wrong | (f.payload.data != self.rd_data))]
+                m.next = "FP"
+        with m.State("PUSH_CLR"):
+            m.d.comb += self.cmd.valid.eq(1)
+            with m.If(self.cmd.ready):
+                m.d.sync += r.cop.eq(Opcode.NOP.value)
+                m.next = "PUSH_NOP"
+        with m.State("PUSH_NOP"):
+            # the core takes its next command only once CLEAR has finished (its ``busy`` is
+            # low while it clears), so a NOP behind it marks the end of the clear
+            m.d.comb += self.cmd.valid.eq(1)
+            with m.If(self.cmd.ready):
+                m.next = "WAITCORE"
+        with m.State("WAITCORE"):
+            with m.If(~self.core_busy):
+                m.d.comb += self._post(proto.Status.OK, ReplyKind.DONE)
+                m.next = "REPLY"
+
+    def _beats(self, m: Module, fdone: Signal, r: Registers) -> None:
+        """LOAD / INPUT / STEP: a RUN or STEP's step count, then the beats, one command each."""
+        f = self.frame
+        with m.State("STEPS0"):
+            m.d.comb += f.ready.eq(1)
+            with m.If(f.valid):
+                m.d.sync += r.steps[:8].eq(f.payload.data)
+                m.next = "STEPS1"
+        with m.State("STEPS1"):
+            m.d.comb += f.ready.eq(1)
+            with m.If(f.valid):
+                m.d.sync += [r.steps[8:].eq(f.payload.data), fdone.eq(f.payload.last)]
+                m.next = "BEATS"
+        with m.State("BEATS"):
+            with m.If(fdone):
+                m.next = "WAITCORE"
+                with m.If(r.then_run):
+                    m.next = "RUNGO"
+            with m.Else():
+                m.d.comb += f.ready.eq(1)
+                with m.If(f.valid):
+                    m.d.sync += [r.sr.eq(Cat(r.sr[8:], f.payload.data)), r.nbyte.eq(r.nbyte + 1),
+                                 fdone.eq(f.payload.last)]
+                    with m.If(r.nbyte == self.nb - 1):
+                        m.d.sync += r.nbyte.eq(0)
+                        m.next = "PUSH_BEAT"
+        with m.State("PUSH_BEAT"):
+            m.d.comb += self.cmd.valid.eq(1)
+            with m.If(self.cmd.ready):
+                m.d.sync += self.count.eq(self.count + 1)
+                m.next = "BEATS"
+
+    def _run(self, m: Module, r: Registers) -> None:
+        """RUN / STEP: send ``RUN n`` and collect the spikes into MORE replies and the final one."""
+        S, K, rp = proto.Status, ReplyKind, self.reply
+        with m.State("RUNGO"):
+            m.d.comb += rp.rewind.eq(1)
+            m.d.sync += [r.cop.eq(Opcode.RUN.value), r.sr.eq(r.steps << (OP_BITS + addr_bits(self.cfg))),
+                         self.count.eq(0)]  # STEP: its INPUT beats are not counted
+            m.next = "RUNWAIT"
+            with m.If(r.steps != 0):
+                m.next = "PUSH_RUN"
+        with m.State("PUSH_RUN"):
+            m.d.comb += self.cmd.valid.eq(1)
+            with m.If(self.cmd.ready):
+                m.next = "RUNWAIT"
+        with m.State("RUNWAIT"):  # collect spikes until the core is idle
+            with m.If(~self.buf_busy):
+                with m.If(self.spikes.valid):
+                    with m.If(rp.full):
+                        m.d.comb += self._post(S.MORE, K.MORE)
+                        m.next = "REPLY"
+                    with m.Else():
+                        m.next = "SPK"
+                with m.Elif(~self.core_busy):
+                    m.d.comb += [*self._post(S.OK, K.FINAL), self.inc[CTR_SPIKES].eq(~rp.spill)]
+                    with m.If(rp.spill):
+                        m.d.comb += self._post(S.MORE, K.MORE)
+                    m.next = "REPLY"
+        with m.State("SPK"):  # the writer writes the spike's 4 bytes
+            m.d.comb += rp.pack.eq(1)
+            with m.If(rp.packed):
+                m.d.comb += self.spikes.ready.eq(1)
+                m.d.sync += self.count.eq(self.count + 1)
+                m.next = "RUNWAIT"
+
+
 class CommandEngine(wiring.Component):
     """Executes request frames on a :class:`~spikeforge.hdl.core.SpikingCore`; sends replies.
 
@@ -245,322 +798,49 @@ class CommandEngine(wiring.Component):
             "idle": Out(1),
         })
 
-    def elaborate(self, platform: object) -> Module:  # noqa: C901 - one FSM, read top-down
-        cfg, nb = self.cfg, self.nb
+    def elaborate(self, platform: object) -> Module:
         m = Module()
-        S, Op = proto.Status, proto.Op
-
-        # ---------------------------------------------------------------- reply RAM + sender
         m.submodules.buf = buf = ReplyBuffer(self.identify)
-        wiring.connect(m, buf.wire, wiring.flipped(self.wire))
         m.submodules.ctr = ctr = CounterBank()
-        w_en, w_addr, w_data = Signal(), Signal(9), Signal(8)
-        u_active, u_addr = Signal(), Signal(9)  # the counters and RESET's compare borrow the read port
-        m.d.comb += [
-            u_active.eq(ctr.borrow), u_addr.eq(ctr.borrow_addr), ctr.rd_data.eq(buf.rd_data),
-            buf.borrow.eq(u_active), buf.borrow_addr.eq(u_addr),
-            buf.write.en.eq(w_en | ctr.write.en),
-            buf.write.addr.eq(Mux(ctr.write.en, ctr.write.addr, w_addr)),
-            buf.write.data.eq(Mux(ctr.write.en, ctr.write.data, w_data)),
-        ]
-
-        # ---------------------------------------------------------------- registers
-        seq, op, last = Signal(8), Signal(8), Signal(8, init=0xFF)
-        plen, x = Signal(8), Signal(8)
-        fdone = Signal()  # the frame's last byte has been consumed
-        count = Signal(32)  # Done.count of the last executed command
-        steps = Signal(16)
-        then_run = Signal()
-        width = len(self.cmd.payload.as_value())
-        sr = Signal(8 * nb)  # beat being assembled (little-endian: the first byte ends up lowest)
-        cop = Signal(OP_BITS)
-        nbyte = Signal(range(max(nb, 8) + 1))
-        wrong = Signal()
-        bsel = Signal(2)
-        nak_pending, nak_kind = Signal(), Signal(2)
-        pend_set = Signal(6)  # counter increments
-        # the reply: its status and kind; everything else is derived from them
-        status = Signal(8)
-        kind = Signal(3)
-        K_PLAIN, K_DONE, K_COUNTERS, K_IDENT, K_MORE, K_FINAL = range(6)
-        wa = Signal(9)  # next header / record byte
-        spa = Signal(9, init=SPIKE_ADDR)  # next spike byte
-        j = Signal(5)  # record byte
-        more_full = spa == SPIKE_ADDR + 4 * SPIKE_CAP
-        more_end = spa > SPIKE_ADDR + 4 * proto.SPIKES_PER_FINAL
-        is_nak = status[4:] == 1  # 0x10..0x12
-        has_byte = (kind == K_PLAIN) & (is_nak | (status == S.BAD_SEQ))
-        base = Signal(9)
-        n_core = proto.COUNTERS_BYTES - 12  # timestep, events, cycles, core_errors
-        with m.Switch(kind):
-            with m.Case(K_MORE):
-                m.d.comb += base.eq(SPIKE_ADDR - proto.REPLY_HEADER_BYTES)
-            with m.Case(K_IDENT):
-                m.d.comb += base.eq(IDENT_ADDR - proto.REPLY_HEADER_BYTES)
-            with m.Case(K_COUNTERS):
-                m.d.comb += base.eq(CTR_ADDR - n_core - proto.REPLY_HEADER_BYTES)
-        endp = Signal(9)
-        with m.Switch(kind):
-            with m.Case(K_MORE, K_FINAL):
-                m.d.comb += endp.eq(spa)
-            with m.Case(K_IDENT):
-                m.d.comb += endp.eq(IDENT_ADDR + len(self.identify))
-            with m.Case(K_COUNTERS):
-                m.d.comb += endp.eq(CTR_ADDR + 12)
-            with m.Default():
-                m.d.comb += endp.eq(wa)
-
-        m.d.comb += self.cmd.payload.as_value().eq(Cat(cop, sr[OP_BITS:width]))
-
-        def reply(st: int, k: int) -> list:
-            """Set up a reply (assembled once the sender is idle: state WAITTX)."""
-            return [status.eq(st), kind.eq(k)]
-
+        m.submodules.chk = chk = RequestChecker(self.nb)
+        m.submodules.writer = wr = ReplyWriter(self.cfg, len(self.identify))
         # RESET's fingerprint is compared with the copy inside the IDENTIFY ROM (no logic ROM)
-        fp_addr = IDENT_ADDR + self.identify.index(proto.fingerprint_bytes(cfg))
+        fp_addr = IDENT_ADDR + self.identify.index(proto.fingerprint_bytes(self.cfg))
+        m.submodules.sequencer = sq = CommandSequencer(self.cfg, fp_addr)
 
-        # the record bytes: Done = V[0:8], Counters = V[0:4] + V[8:18] + the RAM counters
-        ts32 = Signal(32)
-        m.d.comb += ts32.eq(self.timestep)
-        vspace = Cat(ts32, count, self.events, self.cycles, self.errors)
-        vidx = Signal(5)
-        m.d.comb += vidx.eq(j + Cat(Const(0, 2), (kind == K_COUNTERS) & (j >= 4)))
-        spike = self.spikes.payload
-        sp_bytes = Cat(spike.neuron, Const(0, 16 - cfg.neuron_bits), spike.time[:16])
-        # the engine's RAM writes: header / record bytes at wa, spike bytes at spa
-        w_sel = Signal(3)  # 0 none, 1 seq, 2 op, 3 status, 4 extra byte, 5 record, 6 spike
-        with m.Switch(w_sel):
-            with m.Case(1):
-                m.d.comb += w_data.eq(Mux(is_nak, 0, seq))
-            with m.Case(2):
-                m.d.comb += w_data.eq(Mux(is_nak, proto.NAK_OP, op | proto.REPLY_FLAG))
-            with m.Case(3):
-                m.d.comb += w_data.eq(status)
-            with m.Case(4):
-                m.d.comb += w_data.eq(Mux(is_nak, last, (last + 1)[:8]))
-            with m.Case(5):
-                with m.Switch(vidx):
-                    for k in range(len(vspace) // 8):
-                        with m.Case(k):
-                            m.d.comb += w_data.eq(vspace[8 * k:8 * k + 8])
-            with m.Case(6):
-                with m.Switch(bsel):
-                    for k in range(4):
-                        with m.Case(k):
-                            m.d.comb += w_data.eq(sp_bytes[8 * k:8 * k + 8])
-        m.d.comb += [w_en.eq(w_sel != 0), w_addr.eq(Mux(w_sel == 6, spa, wa))]
-        with m.If((w_sel != 0) & (w_sel < 6)):
-            m.d.sync += wa.eq(wa + 1)
-
-        # ---------------------------------------------------------------- the FSM
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(ctr.pending & ~buf.busy):
-                    m.d.comb += ctr.start.eq(1)
-                    m.next = "COUNTERS"
-                with m.Elif(nak_pending & ~buf.busy):
-                    m.d.sync += [reply(S.BAD_CRC, K_PLAIN), status.eq(S.BAD_CRC | nak_kind), nak_pending.eq(0)]
-                    m.next = "WAITTX"
-                with m.Elif(self.frame.valid):
-                    m.d.comb += self.frame.ready.eq(1)
-                    m.d.sync += seq.eq(self.frame.payload.data)
-                    m.next = "OPB"
-            with m.State("COUNTERS"):  # the counter bank updates one counter (2 clocks)
-                with m.If(ctr.done):
-                    m.next = "IDLE"
-            with m.State("OPB"):
-                m.d.comb += self.frame.ready.eq(1)
-                with m.If(self.frame.valid):
-                    d = self.frame.payload.data
-                    m.d.sync += [op.eq(d), fdone.eq(self.frame.payload.last), plen.eq(self.length - 2),
-                                 x.eq(self.length - 2 - Cat(Const(0, 1), d == Op.STEP))]
-                    m.next = "MOD"
-            with m.State("MOD"):
-                with m.If(x >= nb):
-                    m.d.sync += x.eq(x - nb)
-                with m.Else():
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                beats_ok = (plen != 0) & (x == 0)
-                len_ok = Signal()
-                known = Signal()
-                with m.Switch(op):
-                    with m.Case(Op.IDENTIFY, Op.READ_COUNTERS):
-                        m.d.comb += [known.eq(1), len_ok.eq(plen == 0)]
-                    with m.Case(Op.RESET):
-                        m.d.comb += [known.eq(1), len_ok.eq((plen == 0) | (plen == 8))]
-                    with m.Case(Op.LOAD, Op.INPUT):
-                        m.d.comb += [known.eq(1), len_ok.eq(beats_ok)]
-                    with m.Case(Op.RUN):
-                        m.d.comb += [known.eq(1), len_ok.eq(plen == 2)]
-                    with m.Case(Op.STEP):
-                        m.d.comb += [known.eq(1), len_ok.eq((plen >= 2) & (x == 0))]
-                m.next = "DRAIN"
-                with m.If(~known):
-                    m.d.sync += reply(S.UNKNOWN_OP, K_PLAIN)
-                    m.d.comb += pend_set[CTR_REJECTED].eq(1)
-                with m.Elif(~len_ok):
-                    m.d.sync += reply(S.BAD_LENGTH, K_PLAIN)
-                    m.d.comb += pend_set[CTR_REJECTED].eq(1)
-                with m.Elif(op == Op.IDENTIFY):
-                    m.d.sync += [reply(S.OK, K_IDENT), last.eq(seq)]
-                with m.Elif(op == Op.READ_COUNTERS):
-                    m.d.sync += reply(S.OK, K_COUNTERS)
-                with m.Elif(seq == last):
-                    m.d.sync += reply(S.DUPLICATE, K_FINAL)  # Done + the final reply's spikes, still in the RAM
-                    m.d.comb += pend_set[CTR_DUPLICATES].eq(1)
-                with m.Elif(seq != (last + 1)[:8]):
-                    m.d.sync += reply(S.BAD_SEQ, K_PLAIN)
-                    m.d.comb += pend_set[CTR_REJECTED].eq(1)
-                with m.Elif(op == Op.RESET):
-                    m.d.sync += [nbyte.eq(0), wrong.eq(0)]
-                    m.next = "FP"
-                with m.Else():
-                    m.d.sync += [last.eq(seq), count.eq(0), nbyte.eq(0), spa.eq(SPIKE_ADDR),
-                                 then_run.eq((op == Op.RUN) | (op == Op.STEP)),
-                                 cop.eq(Mux(op == Op.LOAD, Opcode.WRITE.value, Opcode.INPUT.value))]
-                    m.next = "BEATS"
-                    with m.If((op == Op.RUN) | (op == Op.STEP)):
-                        m.next = "STEPS0"
-            with m.State("FP"):  # RESET: compare the optional fingerprint, byte by byte
-                with m.If(fdone):
-                    with m.If(wrong):
-                        m.d.sync += reply(S.WRONG_CORE, K_PLAIN)
-                        m.d.comb += pend_set[CTR_REJECTED].eq(1)
-                        m.next = "WAITTX"
-                    with m.Else():
-                        m.d.sync += [last.eq(seq), count.eq(0), cop.eq(Opcode.CLEAR.value), spa.eq(SPIKE_ADDR)]
-                        m.next = "PUSH_CLR"
-                with m.Elif(~buf.busy):  # borrow the RAM's read port
-                    m.d.comb += [u_active.eq(1), u_addr.eq(fp_addr + nbyte)]
-                    m.next = "FP_CMP"
-            with m.State("FP_CMP"):  # rd.data: the board's fingerprint byte
-                m.d.comb += [u_active.eq(1), u_addr.eq(fp_addr + nbyte), self.frame.ready.eq(1)]
-                with m.If(self.frame.valid):
-                    m.d.sync += [nbyte.eq(nbyte + 1), fdone.eq(self.frame.payload.last),
-                                 wrong.eq(wrong | (self.frame.payload.data != buf.rd_data))]
-                    m.next = "FP"
-            with m.State("STEPS0"):
-                m.d.comb += self.frame.ready.eq(1)
-                with m.If(self.frame.valid):
-                    m.d.sync += steps[:8].eq(self.frame.payload.data)
-                    m.next = "STEPS1"
-            with m.State("STEPS1"):
-                m.d.comb += self.frame.ready.eq(1)
-                with m.If(self.frame.valid):
-                    m.d.sync += [steps[8:].eq(self.frame.payload.data), fdone.eq(self.frame.payload.last)]
-                    m.next = "BEATS"
-            with m.State("BEATS"):
-                with m.If(fdone):
-                    m.next = "WAITCORE"
-                    with m.If(then_run):
-                        m.next = "RUNGO"
-                with m.Else():
-                    m.d.comb += self.frame.ready.eq(1)
-                    with m.If(self.frame.valid):
-                        m.d.sync += [sr.eq(Cat(sr[8:], self.frame.payload.data)), nbyte.eq(nbyte + 1),
-                                     fdone.eq(self.frame.payload.last)]
-                        with m.If(nbyte == nb - 1):
-                            m.d.sync += nbyte.eq(0)
-                            m.next = "PUSH_BEAT"
-            with m.State("PUSH_BEAT"):
-                m.d.comb += self.cmd.valid.eq(1)
-                with m.If(self.cmd.ready):
-                    m.d.sync += count.eq(count + 1)
-                    m.next = "BEATS"
-            with m.State("RUNGO"):
-                m.d.sync += [cop.eq(Opcode.RUN.value), sr.eq(steps << (OP_BITS + addr_bits(cfg))),
-                             spa.eq(SPIKE_ADDR), count.eq(0)]  # STEP: its INPUT beats are not counted
-                m.next = "RUNWAIT"
-                with m.If(steps != 0):
-                    m.next = "PUSH_RUN"
-            with m.State("PUSH_RUN"):
-                m.d.comb += self.cmd.valid.eq(1)
-                with m.If(self.cmd.ready):
-                    m.next = "RUNWAIT"
-            with m.State("RUNWAIT"):  # collect spikes until the core is idle
-                with m.If(~buf.busy):
-                    with m.If(self.spikes.valid):
-                        with m.If(more_full):
-                            m.d.sync += reply(S.MORE, K_MORE)
-                            m.next = "WAITTX"
-                        with m.Else():
-                            m.d.sync += bsel.eq(0)
-                            m.next = "SPK"
-                    with m.Elif(~self.core_busy):
-                        m.d.sync += reply(S.OK, K_FINAL)
-                        m.d.comb += pend_set[CTR_SPIKES].eq(~more_end)
-                        with m.If(more_end):
-                            m.d.sync += reply(S.MORE, K_MORE)
-                        m.next = "WAITTX"
-            with m.State("SPK"):
-                m.d.comb += w_sel.eq(6)
-                m.d.sync += [bsel.eq(bsel + 1), spa.eq(spa + 1)]
-                with m.If(bsel == 3):
-                    m.d.comb += self.spikes.ready.eq(1)
-                    m.d.sync += count.eq(count + 1)
-                    m.next = "RUNWAIT"
-            with m.State("PUSH_CLR"):
-                m.d.comb += self.cmd.valid.eq(1)
-                with m.If(self.cmd.ready):
-                    m.d.sync += cop.eq(Opcode.NOP.value)
-                    m.next = "PUSH_NOP"
-            with m.State("PUSH_NOP"):
-                # the core takes its next command only once CLEAR has finished (its ``busy`` is
-                # low while it clears), so a NOP behind it marks the end of the clear
-                m.d.comb += self.cmd.valid.eq(1)
-                with m.If(self.cmd.ready):
-                    m.next = "WAITCORE"
-            with m.State("WAITCORE"):
-                with m.If(~self.core_busy):
-                    m.d.sync += reply(S.OK, K_DONE)
-                    m.next = "WAITTX"
-            with m.State("DRAIN"):  # consume what is left of the frame, then reply
-                with m.If(fdone):
-                    m.next = "WAITTX"
-                with m.Else():
-                    m.d.comb += self.frame.ready.eq(1)
-                    with m.If(self.frame.valid):
-                        m.d.sync += fdone.eq(self.frame.payload.last)
-            with m.State("WAITTX"):
-                with m.If(~buf.busy):
-                    m.d.sync += [wa.eq(base), j.eq(0)]
-                    m.next = "HDR0"
-            # ---- reply assembly (the sender is idle)
-            with m.State("HDR0"):
-                m.d.comb += w_sel.eq(1)
-                m.next = "HDR1"
-            with m.State("HDR1"):
-                m.d.comb += w_sel.eq(2)
-                m.next = "HDR2"
-            with m.State("HDR2"):
-                m.d.comb += w_sel.eq(3)
-                m.next = "SEND"
-                with m.If(has_byte):
-                    m.next = "XBYTE"
-                with m.If((kind == K_DONE) | (kind == K_COUNTERS) | (kind == K_FINAL)):
-                    m.next = "REC"
-            with m.State("XBYTE"):
-                m.d.comb += w_sel.eq(4)
-                m.next = "SEND"
-            with m.State("REC"):
-                m.d.comb += w_sel.eq(5)
-                m.d.sync += j.eq(j + 1)
-                with m.If(j == Mux(kind == K_COUNTERS, n_core - 1, proto.DONE_BYTES - 1)):
-                    m.next = "SEND"
-            with m.State("SEND"):
-                m.d.comb += [buf.go.eq(1), buf.start.eq(base), buf.length.eq((endp - base)[:8])]
-                m.next = "IDLE"
-                with m.If(kind == K_MORE):
-                    m.d.sync += spa.eq(SPIKE_ADDR)
-                    m.next = "RUNWAIT"
-
-        with m.If(self.drop):
-            m.d.sync += [nak_pending.eq(1), nak_kind.eq(self.drop_kind)]
-        m.d.comb += [pend_set[CTR_FRAMES_OK].eq(self.rx_ok),
-                     pend_set[CTR_FRAMES_BAD].eq(self.drop & (self.drop_kind != 2)),
-                     pend_set[CTR_OVERFLOWS].eq(self.drop & (self.drop_kind == 2))]
-        m.d.comb += [ctr.inc.eq(pend_set), ctr.spikes.eq(count[:16])]
-        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~nak_pending & ~buf.busy & ~self.frame.valid)
+        # requests: the receiver's frames through the sequencer, which has the checker judge them
+        wiring.connect(m, wiring.flipped(self.frame), sq.frame)
+        wiring.connect(m, sq.check, chk.ctl)
+        m.d.comb += [chk.data.eq(self.frame.payload.data), chk.length.eq(self.length),
+                     sq.drop.eq(self.drop), sq.drop_kind.eq(self.drop_kind)]
+        # the core
+        wiring.connect(m, sq.cmd, wiring.flipped(self.cmd))
+        wiring.connect(m, wiring.flipped(self.spikes), sq.spikes)
+        m.d.comb += sq.core_busy.eq(self.core_busy)
+        # replies: the sequencer posts them, the writer builds them in the RAM and starts the sender
+        wiring.connect(m, sq.reply, wr.ctl)
+        m.d.comb += [
+            wr.seq.eq(chk.ctl.seq), wr.op.eq(chk.ctl.op), wr.last.eq(sq.check.last), wr.count.eq(sq.count),
+            wr.timestep.eq(self.timestep), wr.events.eq(self.events), wr.cycles.eq(self.cycles),
+            wr.errors.eq(self.errors), wr.spike.eq(self.spikes.payload),
+            wr.busy.eq(buf.busy), buf.go.eq(wr.go), buf.start.eq(wr.start), buf.length.eq(wr.length),
+        ]
+        wiring.connect(m, buf.wire, wiring.flipped(self.wire))
+        # the counters: the receiver's events and the sequencer's, updated in the RAM between requests
+        m.d.comb += [
+            ctr.inc.eq(sq.inc | (self.rx_ok << CTR_FRAMES_OK) | ((self.drop & (self.drop_kind != 2)) << CTR_FRAMES_BAD)
+                       | ((self.drop & (self.drop_kind == 2)) << CTR_OVERFLOWS)),
+            ctr.spikes.eq(sq.count[:16]), ctr.start.eq(sq.ctr_start),
+            sq.ctr_pending.eq(ctr.pending), sq.ctr_done.eq(ctr.done), sq.buf_busy.eq(buf.busy),
+        ]
+        # the RAM's ports: the counter bank and RESET's compare borrow the read port, the counter
+        # bank and the writer share the write port (one at a time, while the sender is idle)
+        m.d.comb += [
+            buf.borrow.eq(ctr.borrow | sq.borrow), buf.borrow_addr.eq(Mux(ctr.borrow, ctr.borrow_addr, sq.borrow_addr)),
+            ctr.rd_data.eq(buf.rd_data), sq.rd_data.eq(buf.rd_data),
+            buf.write.en.eq(wr.write.en | ctr.write.en),
+            buf.write.addr.eq(Mux(ctr.write.en, ctr.write.addr, wr.write.addr)),
+            buf.write.data.eq(Mux(ctr.write.en, ctr.write.data, wr.write.data)),
+        ]
+        m.d.comb += self.idle.eq(sq.idle)
         return m
-
