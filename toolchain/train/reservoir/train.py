@@ -224,7 +224,9 @@ def esn_baseline(task: SeriesTask, units: int, seed: int = 0) -> float | None:
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
 
-    reservoirpy.verbosity(0)
+    quiet = getattr(reservoirpy, "verbosity", None)  # reservoirpy < 0.4 prints progress unless told
+    if quiet is not None:
+        quiet(0)
     esn = RPReservoir(units, lr=0.3, sr=0.9, seed=seed)
     if task.kind == "regression":
         u = task.scaled(np.concatenate([task.x_train, task.x_test], axis=1))[0]
@@ -235,11 +237,16 @@ def esn_baseline(task: SeriesTask, units: int, seed: int = 0) -> float | None:
         rd = Ridge(alpha=1e-6).fit(states[:n_tr][keep], y[keep])
         return nrmse(rd.predict(states[n_tr:]), task.y_test[0])
 
+    started = False
+
     def feats(x: np.ndarray) -> np.ndarray:
+        nonlocal started
         out = []
         for s in task.scaled(x):
             s = s[~np.isnan(s).all(axis=1)]
-            esn.reset()
+            if started:  # reservoirpy >= 0.4 cannot reset a node before its first run
+                esn.reset()
+            started = True
             st = esn.run(s)
             h = len(st) // 2
             out.append(np.concatenate([st.mean(axis=0), st[:h].mean(axis=0), st[h:].mean(axis=0)]))
