@@ -35,7 +35,7 @@ def _check(r: dict, min_faults: int) -> None:
 
 def test_thousands_of_faults_against_the_emulated_board():
     t0 = time.monotonic()
-    r = run_fault_campaign(CFG, seed=7, target_faults=2500, max_seconds=40)
+    r = run_fault_campaign(CFG, seed=7, target_faults=2500, max_seconds=40, min_per_kind=1)
     logging.getLogger(__name__).info("fault campaign: %s", r)
     _check(r, 2500)
     assert r["exactly_once"] is True, r  # board-side: no STEP/RUN executed twice
@@ -61,7 +61,8 @@ def test_fault_proxy_injects_what_it_counts():
 
 @pytest.mark.slow
 def test_a_long_fault_campaign_against_the_emulated_board():
-    r = run_fault_campaign(CFG, seed=11, target_faults=20_000, max_seconds=300, rate=0.002, host_rate=0.01)
+    r = run_fault_campaign(CFG, seed=11, target_faults=20_000, max_seconds=300, rate=0.002, host_rate=0.01,
+                           min_per_kind=1)
     _check(r, 20_000)
     assert r["exactly_once"] is True
 
@@ -76,5 +77,13 @@ def test_faults_against_the_verilator_virtual_board():
         # a lower fault rate on the reply line than the emulated campaign's: set when the gateware
         # re-sent only a duplicate's Done record (it now re-sends the whole final reply)
         r = run_fault_campaign(CFG, seed=3, target_faults=300, max_seconds=600, upstream=url, timeout=0.5,
-                               host_rate=0.003)
+                               host_rate=0.003, min_per_kind=1)  # every kind, even at this low reply-line rate
     _check(r, 300)
+
+
+def test_min_per_kind_goes_on_until_every_kind_occurred():
+    """With a target of one fault, only ``min_per_kind`` makes every kind occur (both directions)."""
+    r = run_fault_campaign(CFG, seed=5, target_faults=1, max_seconds=60, host_rate=0.02, min_per_kind=1)
+    assert all(v >= 1 for v in r["faults_by_kind"].values()), r["faults_by_kind"]
+    assert len(r["faults_by_kind"]) == 2 * len(FAULT_KINDS)
+    assert r["wrong"] == 0 and r["unrecovered"] == 0

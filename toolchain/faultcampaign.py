@@ -74,7 +74,7 @@ def _recover(dev: Device, attempts: int = 20) -> bool:
 
 def run_fault_campaign(config: CoreConfig, *, seed: int = 0, target_faults: int = 3000, rate: float = 0.005,
                        host_rate: float = 0.02, timeout: float = 0.01, max_seconds: float = 60.0, upstream: str | None = None,
-                       control_steps: int = 12) -> dict[str, Any]:
+                       control_steps: int = 12, min_per_kind: int = 0) -> dict[str, Any]:
     """Run episodes through a fault proxy until ``target_faults`` faults (or ``max_seconds``).
 
     Parameters
@@ -95,6 +95,10 @@ def run_fault_campaign(config: CoreConfig, *, seed: int = 0, target_faults: int 
         A board URL (``socket://...`` or a pty path) instead of a fresh emulated board.
     control_steps
         Closed-loop STEP requests per episode.
+    min_per_kind
+        Also go on (within ``max_seconds``) until every fault kind in both directions has been
+        injected at least this often: at a low ``host_rate`` a rare kind may otherwise not occur
+        before ``target_faults`` is reached.
 
     Returns
     -------
@@ -115,7 +119,10 @@ def run_fault_campaign(config: CoreConfig, *, seed: int = 0, target_faults: int 
             if not _recover(dev):
                 raise DeviceError(f"{url}: the board does not answer through the fault proxy")
             episode = 0
-            while px.total < target_faults and time.monotonic() - t_start < max_seconds:
+            def more() -> bool:
+                return px.total < target_faults or min(px.summary().values()) < min_per_kind
+
+            while more() and time.monotonic() - t_start < max_seconds:
                 case = random_case(seed * 1000 + episode, 16, 48, steps=40, max_delay=config.max_delay)
                 episode += 1
                 img = lower(case.network, config)
