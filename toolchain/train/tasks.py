@@ -83,6 +83,7 @@ __all__ = [
     "FunctionTask",
     "Task",
     "TaskError",
+    "import_plugin",
     "VecCartPole",
     "XorTask",
     "evaluate_classification",
@@ -544,6 +545,39 @@ def _check_task(task: Any, spec: str) -> Any:
     return task
 
 
+def import_plugin(spec: str, error: type[Exception] = TaskError) -> Any:
+    """The object a ``module:attr`` plug-in spec names (``module`` may be ``path/to/file.py``;
+    ``attr`` may be dotted).
+
+    Plug-ins are trusted code: they run with the user's rights. The working directory (or the
+    file's folder) is searched *last*, so a local ``tqdm.py`` never shadows an installed module.
+
+    Raises
+    ------
+    error
+        A spec without ``:``, a module that does not import, or a missing attribute.
+    """
+    if ":" not in spec:
+        raise error(f"plug-in {spec!r} is not module:callable")
+    mod_name, _, attr = spec.rpartition(":")
+    try:
+        if mod_name.endswith(".py"):
+            path = Path(mod_name).resolve()
+            if str(path.parent) not in sys.path:
+                sys.path.append(str(path.parent))
+            mod_name = path.stem
+        elif "" not in sys.path and "." not in sys.path:
+            sys.path.append("")
+        obj: Any = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise error(f"task {spec!r}: cannot import module {mod_name!r}: {e}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise error(f"task {spec!r}: module {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
 def load_task(spec: str, n_inputs: int | None = None, n_outputs: int | None = None,
               **options: Any) -> Any:
     """Build a task from a built-in name or a ``module:callable`` plug-in.
@@ -567,23 +601,8 @@ def load_task(spec: str, n_inputs: int | None = None, n_outputs: int | None = No
         return BUILTIN_TASKS[spec](**options)
     if ":" not in spec:
         raise TaskError(f"task {spec!r} is unknown; allowed: {', '.join(BUILTIN_TASKS)} or module:callable")
-    mod_name, _, attr = spec.rpartition(":")
-    try:
-        if mod_name.endswith(".py"):
-            path = Path(mod_name).resolve()
-            if str(path.parent) not in sys.path:  # last: a local tqdm.py never shadows the real one
-                sys.path.append(str(path.parent))
-            mod_name = path.stem
-        elif "" not in sys.path and "." not in sys.path:
-            sys.path.append("")  # the working directory last (plug-ins are trusted code; see README)
-        module = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise TaskError(f"task {spec!r}: cannot import module {mod_name!r}: {e}") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise TaskError(f"task {spec!r}: module {mod_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    attr = spec.rpartition(":")[2]
+    obj = import_plugin(spec, TaskError)
     if hasattr(obj, "evaluate") and not inspect.isclass(obj):
         return _check_task(obj, spec)
     if not callable(obj):

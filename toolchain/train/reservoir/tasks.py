@@ -30,15 +30,15 @@ returns a :class:`SeriesTask`.
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import numpy as np
+
+from spikeforge.toolchain.train.tasks import import_plugin
 
 __all__ = [
     "BUILTIN",
@@ -244,17 +244,7 @@ def load_series_task(spec: str) -> SeriesTask:
         return BUILTIN[spec]()
     if ":" not in spec:
         raise SeriesTaskError(f"task {spec!r} is unknown; allowed: {', '.join(BUILTIN)} or module:callable")
-    mod_name, _, attr = spec.partition(":")
-    if "" not in sys.path and "." not in sys.path:  # a module in the working directory, searched last:
-        sys.path.append("")  # a local tqdm.py never shadows the real one (plug-ins are trusted code; README)
-    try:
-        obj: Any = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise SeriesTaskError(f"task {spec!r}: cannot import module {mod_name!r}: {e}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise SeriesTaskError(f"task {spec!r}: module {mod_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    obj = import_plugin(spec, SeriesTaskError)
     task = obj() if callable(obj) else obj
     if not isinstance(task, SeriesTask):
         raise SeriesTaskError(f"task {spec!r} gave a {type(task).__name__}; it must return a "
