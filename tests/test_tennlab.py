@@ -582,3 +582,25 @@ def test_strict_threshold_survives_quantization(inclusive, fires):
     res = simulate(q, scale_inputs([[(0, 0, 1.0)]], rep.input_scales)[0], 5)
     assert row(res, 0) == "10000"
     assert row(res, 1) == ("01000" if fires else "00000")
+
+
+def test_load_any_reads_both_formats_and_names_the_file(tmp_path):
+    """One loader for every command (and the robot's spiking:PATH): format by its keys, or forced."""
+    from spikeforge.toolchain.ir import Network, NetworkError, save_network
+    from spikeforge.toolchain.tennlab import load_any, write_tennlab
+
+    net = Network()
+    net.add_neuron(0, threshold=1)
+    net.add_neuron(1, threshold=2)
+    net.add_synapse(0, 1, weight=3)
+    net.add_input(0)
+    net.add_output(1)
+    save_network(net, tmp_path / "sf.json")
+    write_tennlab(net, tmp_path / "risp.json")
+    a, b = load_any(tmp_path / "sf.json"), load_any(tmp_path / "risp.json")
+    assert "tennlab" not in a.metadata and "tennlab" in b.metadata  # read as TENNLab by its keys
+    assert [s.weight for s in b.synapses] == [3]
+    with pytest.raises(NetworkError, match=r"risp\.json: "):
+        load_any(tmp_path / "risp.json", "spikeforge")
+    with pytest.raises(NetworkError, match="network format 'nir' is unknown"):
+        load_any(tmp_path / "sf.json", "nir")

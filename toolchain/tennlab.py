@@ -102,6 +102,8 @@ from .ir import Leak, Network, NetworkError, Neuron, Port, Reset, Synapse, read_
 from .reference import SimResult
 
 __all__ = [
+    "NETWORK_FORMATS",
+    "load_any",
     "export_tennlab",
     "import_tennlab",
     "is_tennlab_document",
@@ -895,3 +897,41 @@ def tennlab_result(net: Network, result: SimResult) -> SimResult:
     return SimResult(neuron_ids=result.neuron_ids, steps=result.steps,
                      spike_times=result.spike_times[keep] + 1, spike_index=result.spike_index[keep],
                      potentials=result.potentials, events=result.events)
+
+
+#: What :func:`load_any` reads: ``auto`` tells TENNLab from spikeforge JSON by its keys.
+NETWORK_FORMATS = ("auto", "spikeforge", "tennlab")
+
+
+def load_any(path: str | Path, fmt: str = "auto") -> Network:
+    """Load a network file as spikeforge JSON or TENNLab RISP JSON (what every command and the
+    robot's ``spiking:PATH`` controllers read).
+
+    Parameters
+    ----------
+    path
+        The file.
+    fmt
+        ``"spikeforge"``, ``"tennlab"``, or ``"auto"`` (TENNLab when the document has ``Nodes``
+        and ``Edges`` keys).
+
+    Raises
+    ------
+    NetworkError
+        With the path first, on an unreadable file, invalid JSON or an invalid network.
+    """
+    if fmt not in NETWORK_FORMATS:
+        raise NetworkError(f"network format {fmt!r} is unknown; allowed: {', '.join(NETWORK_FORMATS)}")
+    p = Path(path)
+    doc = read_json_file(p)
+    try:
+        if fmt == "tennlab" or (fmt == "auto" and is_tennlab_document(doc)):
+            net = import_tennlab(doc)
+            log.info("%s: TENNLab RISP network", p)
+        else:
+            net = Network.from_dict(doc)
+    except NetworkError as e:
+        raise NetworkError(f"{p}: {str(e).removeprefix('network file: ')}") from None
+    log.info("%s: %d neurons, %d synapses, %d inputs, %d outputs", p, len(net.neurons),
+             len(net.synapses), len(net.inputs), len(net.outputs))
+    return net

@@ -16,9 +16,10 @@ from typing import Any, NoReturn
 
 from spikeforge.firmware.boards import Target, board_names, resolve_target
 from spikeforge.hdl.config import PRESETS
-from spikeforge.toolchain.ir import Network, NetworkError, read_json_file
+from spikeforge.toolchain.ir import Network, read_json_file
 from spikeforge.toolchain.reference import InputEvent, SimResult
-from spikeforge.toolchain.tennlab import import_tennlab, is_tennlab_document
+from spikeforge.toolchain.tennlab import NETWORK_FORMATS as FORMATS
+from spikeforge.toolchain.tennlab import load_any
 
 __all__ = [
     "FORMATS",
@@ -36,9 +37,6 @@ __all__ = [
 log = logging.getLogger("spikeforge")
 
 #: Network file formats ``--format`` accepts.
-FORMATS = ("auto", "spikeforge", "tennlab")
-
-
 class UsageError(Exception):
     """A bad command line, file or option: reported in one line, exit code 2."""
 
@@ -51,37 +49,6 @@ class Parser(argparse.ArgumentParser):
 
 
 # ----------------------------------------------------------------------------- loading
-def load_any(path: str | Path, fmt: str = "auto") -> Network:
-    """Load a network file as spikeforge JSON or TENNLab RISP JSON.
-
-    Parameters
-    ----------
-    path
-        The file.
-    fmt
-        ``"spikeforge"``, ``"tennlab"``, or ``"auto"`` (TENNLab when the document has ``Nodes``
-        and ``Edges`` keys).
-
-    Raises
-    ------
-    NetworkError
-        With the path first, on an unreadable file, invalid JSON or an invalid network.
-    """
-    p = Path(path)
-    doc = read_json_file(p)
-    try:
-        if fmt == "tennlab" or (fmt == "auto" and is_tennlab_document(doc)):
-            net = import_tennlab(doc)
-            log.info("%s: TENNLab RISP network", p)
-        else:
-            net = Network.from_dict(doc)
-    except NetworkError as e:
-        raise NetworkError(f"{p}: {str(e).removeprefix('network file: ')}") from None
-    log.info("%s: %d neurons, %d synapses, %d inputs, %d outputs", p, len(net.neurons),
-             len(net.synapses), len(net.inputs), len(net.outputs))
-    return net
-
-
 def load_inputs(path: str) -> list[InputEvent]:
     """An inputs file: a JSON array of ``[input_index, time, value]`` integer triples."""
     p = Path(path)

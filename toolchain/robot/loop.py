@@ -11,7 +11,7 @@ A *controller spec* names what drives the robot (:func:`make_controller`):
 ``evolved``
     the shipped evolved network (:func:`~.controllers.evolved_network`);
 ``spiking:PATH``
-    a spiking network JSON file with the robot's codes in ``metadata["io"]``.
+    a spiking network file (spikeforge or TENNLab JSON) with the robot's codes in ``metadata["io"]``.
 
 A spiking controller runs on a backend named as in :data:`spikeforge.toolchain.backends.BACKENDS`
 (``reference``, ``emulated``, ``vboard``, ``port``). :func:`drive` runs one episode with it
@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from spikeforge.toolchain.backends import open_backend
-from spikeforge.toolchain.ir import NetworkError, load_network
+from spikeforge.toolchain.ir import NetworkError
+from spikeforge.toolchain.tennlab import load_any
 
 from .arena import Arena, load_arena, random_arena
 from .controllers import (
@@ -124,7 +125,7 @@ def make_controller(spec: str = "braitenberg", backend: str = "reference",
         net, label, origin = spiking_braitenberg(), "spiking braitenberg", spec
     elif spec.startswith(SPIKING_PREFIX):
         origin = spec.removeprefix(SPIKING_PREFIX)
-        net, label = load_network(origin), Path(origin).name
+        net, label = load_any(origin), Path(origin).name
     else:
         raise ValueError(f"controller {spec!r} is unknown; allowed: {', '.join(CONTROLLERS)} or "
                          f"{SPIKING_PREFIX}PATH (a network JSON file)")
