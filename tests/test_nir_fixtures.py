@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeforge.hdl.config import preset
+from spikeforge.sim.bench_interop import digits_agreement, layer_ids, layer_raster, load_recording
 from spikeforge.toolchain.compiler.quantize import quantize_network
 from spikeforge.toolchain.ir import Leak, Network, Reset
 from spikeforge.toolchain.nirio import read_nir
@@ -17,24 +18,7 @@ DATA = Path(__file__).parent / "data" / "nir"
 
 
 def _load(name: str) -> dict[str, np.ndarray]:
-    with np.load(DATA / f"{name}.npz", allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _layer_ids(net: Network, node: str) -> list[int]:
-    return [n.id for n in net.neurons if n.name.startswith(f"{node}[")]
-
-
-
-
-def _spikes(res, ids: list[int], steps: int, lag: int) -> np.ndarray:
-    """``[T, n]`` 0/1 spikes of neurons ``ids``, read ``lag`` steps later than they occurred."""
-    col = {nid: k for k, nid in enumerate(ids)}
-    out = np.zeros((steps, len(ids)), dtype=np.uint8)
-    for nid, t in res.spikes:
-        if nid in col and 0 <= t - lag < steps:
-            out[t - lag, col[nid]] = 1
-    return out
+    return load_recording(DATA / f"{name}.npz")
 
 
 def _integer_copy(net: Network, scale: float) -> Network:
@@ -60,7 +44,7 @@ def test_snntorch_if_network_matches_snntorch_spike_for_spike():
     steps, n_batch, _ = x.shape
     assert spk1.sum() > 100 and spk2.sum() > 20  # the recording is not silent
     net = read_nir(DATA / "snntorch_if.nir", producer="snntorch")
-    hidden, out = _layer_ids(net, "1"), _layer_ids(net, "3")
+    hidden, out = layer_ids(net, "1"), layer_ids(net, "3")
     assert len(hidden) == 8 and len(out) == 4
     assert all(net.neuron(i).leak is Leak.NONE and net.neuron(i).reset is Reset.SUBTRACT
                for i in hidden + out)
@@ -71,8 +55,8 @@ def test_snntorch_if_network_matches_snntorch_spike_for_spike():
     # then each synapse, take a step: hidden spikes 1 step later, outputs 2.
     results = simulate_batch(q, batch, steps + 2, potential_bits=24)
     for b, res in enumerate(results):
-        np.testing.assert_array_equal(_spikes(res, hidden, steps, 1), spk1[:, b], err_msg=f"sample {b}")
-        np.testing.assert_array_equal(_spikes(res, out, steps, 2), spk2[:, b], err_msg=f"sample {b}")
+        np.testing.assert_array_equal(layer_raster(res, hidden, steps, 1), spk1[:, b], err_msg=f"sample {b}")
+        np.testing.assert_array_equal(layer_raster(res, out, steps, 2), spk2[:, b], err_msg=f"sample {b}")
 
 
 def test_without_the_clock_an_untouched_neuron_misses_snntorch_repeat_spikes():
@@ -83,29 +67,12 @@ def test_without_the_clock_an_untouched_neuron_misses_snntorch_repeat_spikes():
     net = _integer_copy(read_nir(DATA / "snntorch_if.nir", producer="snntorch"), 4096)
     clock = next(n.id for n in net.neurons if n.name == "clock")
     net.synapses = [s for s in net.synapses if s.pre != clock]
-    hidden = _layer_ids(net, "1")
+    hidden = layer_ids(net, "1")
     batch = [[(int(i), int(t), 1) for t, i in zip(*np.nonzero(x[:, b, :]), strict=True)]
              for b in range(x.shape[1])]
-    got = np.stack([_spikes(r, hidden, x.shape[0], 1) for r in simulate_batch(net, batch, x.shape[0] + 2,
+    got = np.stack([layer_raster(r, hidden, x.shape[0], 1) for r in simulate_batch(net, batch, x.shape[0] + 2,
                                                                             potential_bits=24)], 1)
     assert got.sum() < spk1.sum()
-
-
-def _digits_agreement(q: Network, input_scales: list[float], rec: dict[str, np.ndarray]) -> tuple[float, float]:
-    """(argmax agreement with snnTorch's counts, spikeforge accuracy) on the recorded test split."""
-    x = np.unpackbits(rec["in_bits"], axis=-1)[:, :, :64]  # [N, T, 64]
-    steps = int(rec["steps"])
-    batch = [[(int(i), int(t), int(round(input_scales[i]))) for t, i in zip(*np.nonzero(xs), strict=True)]
-             for xs in x]
-    out_ids = [p.neuron for p in q.outputs]
-    col = {nid: k for k, nid in enumerate(out_ids)}
-    counts = np.zeros((len(batch), len(out_ids)), dtype=int)
-    for b, res in enumerate(simulate_batch(q, batch, steps + 2, potential_bits=24)):
-        for nid, _t in res.spikes:
-            if nid in col:
-                counts[b, col[nid]] += 1
-    pred = counts.argmax(1)
-    return float((pred == rec["counts"].argmax(1)).mean()), float((pred == rec["y"]).mean())
 
 
 def test_snntorch_lif_digits_mlp_agrees_with_snntorch():
@@ -115,7 +82,7 @@ def test_snntorch_lif_digits_mlp_agrees_with_snntorch():
     net = read_nir(DATA / "snntorch_digits.nir", producer="snntorch")
     assert {n.leak_shift for n in net.neurons if n.leak is Leak.SHIFT} == {3}  # beta 0.875, exact
     q, rep = quantize_network(net, preset("up5k"), granularity="layer")
-    agree, acc = _digits_agreement(q, rep.input_scales, rec)
+    agree, acc = digits_agreement(q, rep.input_scales, rec)
     assert agree >= 0.97, (agree, acc, snn_acc)
     assert abs(acc - snn_acc) <= 0.01, (agree, acc, snn_acc)
 
@@ -133,3 +100,20 @@ def test_cli_import_with_the_documented_flags_is_quiet_and_the_wrong_ones_are_lo
                  "--target", "up5k"]) == 0
     err = capsys.readouterr().err
     assert "WARNING: quantization rounded" in err and "thresholds to 0" in err and "biases to 0" in err, err
+
+
+def test_bench_nir_prints_the_agreement_figures(tmp_path, capsys):
+    """The README's interop figures come from `spikeforge bench nir`, one JSON line per file."""
+    import json
+
+    from spikeforge.toolchain.cli import main
+
+    assert main(["bench", "nir", "--data", str(DATA)]) == 0
+    digits, generic, if_net = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert generic["flags"] == "--dt 1e-4 --reset subtract" and generic["argmax_agreement"] < 0.5
+    assert digits["case"] == "snntorch_digits" and digits["samples"] == 540
+    assert digits["argmax_agreement"] >= 0.97 and abs(digits["accuracy"] - digits["tool_accuracy"]) <= 0.01
+    assert if_net["case"] == "snntorch_if" and if_net["hidden_cells"] == 5120
+    assert 0 < if_net["hidden_cells_differ"] < if_net["hidden_cells"] // 10  # close, not exact, at 8 bits
+    assert main(["bench", "nir", "--data", str(tmp_path)]) == 2
+    assert "no NIR recordings here" in capsys.readouterr().err

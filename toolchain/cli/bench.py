@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from spikeforge.firmware.boards import BOARDS
 
-from .common import add_target_option, deprecated_alias, emit, target
+from .common import UsageError, add_target_option, deprecated_alias, emit, target
 
 __all__ = ["BENCH_CASES", "register"]
 
@@ -195,10 +195,25 @@ def _reservoir(bsub: argparse._SubParsersAction) -> None:
     add_target_option(p, "up5k", "the core")
 
 
+def _nir(bsub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from spikeforge.sim.bench_interop import bench_nir  # NIR (h5py) and the compiler
+
+        try:
+            return emit(bench_nir(args.data, target(args).config))
+        except FileNotFoundError as e:
+            raise UsageError(str(e)) from None
+
+    p = _case(bsub, "nir", "NIR files snnTorch wrote: our import against snnTorch's own outputs", run)
+    p.add_argument("--data", default="tests/data/nir", metavar="DIR",
+                   help="the recordings (default: tests/data/nir of the repository)")
+    add_target_option(p, "up5k", "the core whose quantisation the networks go through")
+
+
 #: ``spikeforge bench CASE``: name → function that adds the case's parser.
 BENCH_CASES: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "sim": _sim, "core": _core, "compile": _compile, "link": _link, "board": _board,
-    "evolve": _evolve, "convert": _convert, "robot": _robot, "reservoir": _reservoir,
+    "evolve": _evolve, "convert": _convert, "robot": _robot, "nir": _nir, "reservoir": _reservoir,
 }
 
 
