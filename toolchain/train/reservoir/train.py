@@ -46,6 +46,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Shifts k of the decayed traces (t ← t − (t >> k) + 256·counts, per frame) the regression readout reads.
+TRACE_SHIFTS = (1, 2, 4)
+
+
 def nrmse(pred: np.ndarray, target: np.ndarray) -> float:
     """Root-mean-square error over the target's standard deviation."""
     return float(np.sqrt(np.mean((pred - target) ** 2)) / np.std(target))
@@ -150,7 +154,7 @@ def train_reservoir(task: SeriesTask | str, config: CoreConfig | str = "up5k",
     info: dict[str, Any] = {"task": task.metadata(), "reservoir": res.info(), "frame_steps": fs, "mode": mode}
     if task.kind == "regression":
         n_tr = task.x_train.shape[1]
-        f = frame_traces(ctr[:, :, cols], (1, 2, 4))[0].astype(float)
+        f = frame_traces(ctr[:, :, cols], TRACE_SHIFTS)[0].astype(float)
         ytr = task.y_train[0]
         keep = ~np.isnan(ytr)
         ro = fit_host(f[:n_tr][keep], ytr[keep], "regression", alpha=alpha)
@@ -159,8 +163,9 @@ def train_reservoir(task: SeriesTask | str, config: CoreConfig | str = "up5k",
         w, b = ro.linear()
         net = res.network
         net.metadata["io"] = {"encoder": enc.to_dict(), "readout": {
-            "kind": "host_ridge", "features": "frame counts and shift-decayed traces (k = 1, 3) of "
-            "neurons", "sources": sources, "weights": w[0].round(8).tolist(), "bias": float(b[0])}}
+            "kind": "host_ridge", "features": "frame counts and shift-decayed traces of the sources",
+            "trace_shifts": list(TRACE_SHIFTS), "sources": sources, "weights": w[0].round(8).tolist(),
+            "bias": float(b[0])}}
         net.metadata["reservoir"] = info
         lower(net, cfg)
         report = ReservoirReport(task.name, task.kind, host, None, None, float(etr[0]) / xtr.shape[1],
