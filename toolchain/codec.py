@@ -103,9 +103,22 @@ def _check_range(owner: str, lo: Any, hi: Any) -> None:
         raise NetworkError(f"{owner}: range lo = {lo!r}, hi = {hi!r} is invalid; need finite lo < hi")
 
 
+def _spread_many(counts: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Evenly spaced spikes, the one definition of the rate code's timing: ``count`` spikes of
+    an entry at ``⌊k · window / count⌋``, ``k = 0 … count − 1``.
+
+    Returns ``(owner, time)``: for every spike, the flat index of its entry in ``counts`` and
+    its time within the window.
+    """
+    c = counts.reshape(-1)
+    owner = np.repeat(np.arange(c.size), c)
+    k = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
+    return owner, (k * window) // np.maximum(c[owner], 1)
+
+
 def _spread(count: int, steps: int) -> list[int]:
-    """``count`` spike times evenly spread over ``steps`` steps, the first at 0."""
-    return [(k * steps) // count for k in range(count)]
+    """``count`` spike times evenly spread over ``steps`` steps, the first at 0 (:func:`_spread_many`)."""
+    return _spread_many(np.array([count]), steps)[1].tolist()
 
 
 def _spread_phased(count: int, steps: int, phase: float) -> list[int]:
@@ -248,14 +261,10 @@ class RateEncoder(Encoder):
         """``(sample, input_index, time, value)`` arrays of scaled rows: ``count`` spikes of an
         input at ``⌊k · steps / count⌋``, ``k = 0 … count − 1`` (the one definition of the code)."""
         counts, inputs = self._counts_inputs(units)
-        c = counts.reshape(-1)
-        total = int(c.sum())
-        owner = np.repeat(np.arange(c.size), c)
-        k = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
-        times = (k * self.steps) // np.maximum(c[owner], 1)
+        owner, times = _spread_many(counts, self.steps)
         sample = owner // self.n_values
         return (sample, inputs.reshape(-1)[owner].astype(np.int64), times.astype(np.int64),
-                np.full(total, self.value, dtype=np.int64))
+                np.full(len(owner), self.value, dtype=np.int64))
 
     def encode_arrays(self, xs: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         rows = np.asarray(xs, dtype=float).reshape(-1, self.n_values)
@@ -443,10 +452,8 @@ class SeriesEncoder(Encoder):
             else:
                 cnt = np.where(real[:, :, None], np.rint(uu * fs).astype(np.int64), 0)
                 s, f, c = np.nonzero(cnt)
-                n = cnt[s, f, c]
-                owner = np.repeat(np.arange(len(n)), n)
-                j = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-                out.append((s[owner], c[owner] + half * self.channels, f[owner] * fs + (j * fs) // n[owner],
+                owner, offset = _spread_many(cnt[s, f, c], fs)  # the rate code's spacing, within a frame
+                out.append((s[owner], c[owner] + half * self.channels, f[owner] * fs + offset,
                             np.full(len(owner), self.value, dtype=np.int64)))
         if self.markers:
             m = np.array(self.markers, dtype=np.int64)
