@@ -38,12 +38,13 @@ from spikeforge.hdl.protocol import (
     encode_command,
     pack_command,
 )
-from spikeforge.toolchain.netgen import Case
+from spikeforge.toolchain.netgen import Case, edge_cases, random_case
 from spikeforge.toolchain.reference import SimResult, simulate
 
 from .rtl import run_cocotb
 
 __all__ = [
+    "core_cases",
     "TOPLEVEL",
     "CaseReport",
     "Divergence",
@@ -156,6 +157,21 @@ class VerifyReport:
             "compile_seconds": self.compile_seconds,
             "run_seconds": self.run_seconds,
         }
+
+
+def core_cases(cfg: CoreConfig, n_random: int, seed: int = 0, steps: int = 50, *,
+               edge: bool = True) -> list[Case]:
+    """The cases ``spikeforge verify`` checks a core with: ``n_random`` seeded random networks
+    small enough to simulate in seconds (≤ 24 neurons, ≤ 72 synapses) with every value within
+    the core's :meth:`~CoreConfig.limits`, then (``edge``) the contract's edge cases."""
+    lim = cfg.limits()
+    n_syn = min(cfg.n_synapses, 3 * cfg.n_neurons)
+    cases = [random_case(seed + k, min(cfg.n_neurons, 24), min(n_syn, 72), steps=steps, max_delay=cfg.max_delay,
+                         threshold_range=(0, min(255, lim.threshold[1])), weight_range=lim.weight)
+             for k in range(n_random)]
+    if edge:
+        cases += edge_cases(potential_bits=cfg.potential_bits, max_delay=cfg.max_delay, n_max=min(cfg.n_neurons, 32))
+    return cases
 
 
 def garbage_words(cfg: CoreConfig, rng: random.Random, count: int, max_run: int = 8) -> list[int]:

@@ -132,3 +132,19 @@ def test_cli_verify_network_fits_no_preset(capsys, tmp_path):
     assert main(["verify", "--network", str(p)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fits no core" in err[0] and "5000 neurons" in err[0]
+
+
+@pytest.mark.parametrize("name", ["tiny", "up5k"])
+def test_core_cases_fit_the_core_and_are_seeded(name):
+    """What `spikeforge verify` runs: every random case lowers onto the core as it is."""
+    from spikeforge.hdl.image import lower
+    from spikeforge.sim.verify import core_cases
+
+    cfg = PRESETS[name]
+    cases = core_cases(cfg, 5, seed=3, steps=20)
+    assert len(cases) == 5 + len(core_cases(cfg, 0))
+    assert len(core_cases(cfg, 5, seed=3, steps=20, edge=False)) == 5
+    for c in cases[:5]:
+        lower(c.network, cfg)
+        assert c.steps == 20 and len(c.network.neurons) <= 24 and len(c.network.synapses) <= 72
+    assert [c.network.to_dict() for c in cases[:5]] == [c.network.to_dict() for c in core_cases(cfg, 5, 3, 20)[:5]]

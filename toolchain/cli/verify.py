@@ -12,10 +12,11 @@ from typing import Any
 from spikeforge.hdl.config import PRESETS
 from spikeforge.hdl.image import ImageError
 from spikeforge.sim.gatelevel import TARGETS, ice40_test_config, verify_target
+from spikeforge.sim.verify import core_cases
 from spikeforge.toolchain.compiler import CompileError, fit
 from spikeforge.toolchain.fsutil import default_build_dir
 from spikeforge.toolchain.ir import save_network
-from spikeforge.toolchain.netgen import Case, edge_cases, random_case, random_inputs
+from spikeforge.toolchain.netgen import Case, random_inputs
 from spikeforge.toolchain.shrink import shrink_case
 
 from .common import FORMATS, UsageError, add_target_option, load_any, load_inputs, target
@@ -135,15 +136,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.rung != "rtl" and not cfg.spram:
         log.warning("core '%s' maps no memory to SPRAM, so --rung %s checks no SB_SPRAM256KA; use --target up5k",
                     cfg.name, args.rung)
-    cases = list(user)
-    n_syn = min(cfg.n_synapses, 3 * cfg.n_neurons)
-    for k in range(n_random):
-        cases.append(random_case(args.seed + k, min(cfg.n_neurons, 24), min(n_syn, 72), steps=args.steps,
-                                 max_delay=cfg.max_delay,
-                                 threshold_range=(0, min(255, cfg.limits().threshold[1])),
-                                 weight_range=cfg.limits().weight))
-    if not args.no_edge_cases and not args.network:
-        cases += edge_cases(potential_bits=cfg.potential_bits, max_delay=cfg.max_delay, n_max=min(cfg.n_neurons, 32))
+    cases = user + core_cases(cfg, n_random, args.seed, args.steps, edge=not args.no_edge_cases and not args.network)
     if not cases:
         raise ValueError("nothing to verify: give --network, --random N > 0, or drop --no-edge-cases")
     build_dir = Path(args.build_dir).resolve() if args.build_dir else default_build_dir()
